@@ -1,0 +1,1 @@
+"""Nemeses: the faults a chaos test injects, applied through the cluster interface."""

@@ -1,0 +1,1 @@
+"""Reports: verdict + history in, console summary, results.json, junit.xml, report.html out."""

@@ -1,0 +1,1 @@
+"""Workloads: one module each, a function from options to client + generator + checker."""
