@@ -117,3 +117,24 @@ class Cluster(Protocol):
 
     def collect_logs(self, dest: Path) -> None:
         """Copy each node's logs into ``dest/<node>/``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSpec:
+    """What to bring up: plain data, built from the Test by the runner or by `chaos cluster`.
+
+    ``name`` is unique per run (the Compose project name, the namespace prefix) so two
+    runs on one host never collide. ``run_dir`` is where the backend keeps node data,
+    clock control files and logs. ``unsafe`` names raftkv's deliberate defects to switch
+    on (``stale-reads``, ``lease-ignore-drift``, ``ack-before-commit``, ``no-fsync``).
+    """
+
+    name: str
+    nodes: int
+    run_dir: Path
+    read_mode: str = "index"
+    unsafe: tuple[str, ...] = ()
+    image: str = "raftkv:latest"
+    inventory: Path | None = None  # ssh backend only
+    accept_new_host_keys: bool = False  # ssh backend only
+    health_timeout_s: float = 30.0

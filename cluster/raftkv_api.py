@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 from typing import Any
 from urllib.parse import quote
 
@@ -55,7 +54,7 @@ class RaftkvAPI:
         try:
             resp = self._conn.getresponse()
             raw = resp.read()
-        except (TimeoutError, socket.timeout) as e:
+        except TimeoutError as e:
             self.close()
             raise IndeterminateError(f"timed out waiting for {self.addr}") from e
         except (ConnectionError, OSError, http.client.HTTPException) as e:
@@ -88,7 +87,8 @@ class RaftkvAPI:
         self._request("PUT", self._key(key), {"value": value})
 
     def cas(self, key: str, old: str | None, new: str) -> bool:
-        return bool(self._request("POST", self._key(key) + "/cas", {"from": old, "to": new})["applied"])
+        answer = self._request("POST", self._key(key) + "/cas", {"from": old, "to": new})
+        return bool(answer["applied"])
 
     def append(self, key: str, value: str) -> None:
         self._request("POST", self._key(key) + "/append", {"value": value})

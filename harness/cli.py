@@ -19,13 +19,13 @@ from harness.errors import EXIT_USAGE, ChaosError
 
 # name -> (module, attribute, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "run": ("harness.run_cmd", "run", "Run a chaos test: cluster up, workload + nemesis, check, report."),
+    "run": ("harness.run_cmd", "run", "Run a chaos test: workload + nemesis, check, report."),
     "check": ("harness.check_cmd", "check", "Check recorded histories for linearizability."),
     "cluster": ("cluster.cli", "cluster", "Build, start, inspect and stop a raftkv cluster."),
     "heal": ("nemesis.heal_cmd", "heal", "Remove every fault a killed run left behind."),
     "report": ("reports.cli", "report", "Regenerate the reports of a stored run."),
     "serve": ("reports.cli", "serve", "Serve an index of all stored runs over HTTP."),
-    "doctor": ("harness.doctor", "doctor", "Check everything a run needs, with the fix for each gap."),
+    "doctor": ("harness.doctor", "doctor", "Check what a run needs, with the fix for each gap."),
 }
 
 
