@@ -13,7 +13,7 @@ cd "$(dirname "$0")"
 APT_PACKAGES=(
   librocksdb-dev libclang-dev clang protobuf-compiler pkg-config
   iproute2 iptables util-linux faketime libfaketime
-  openssh-server chromium
+  openssh-server chromium wrk
 )
 command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 \
   || APT_PACKAGES+=(docker-compose)
