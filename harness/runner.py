@@ -274,7 +274,6 @@ def _check(run: _Run) -> tuple[Result, dict[str, Any], int | None]:
     """The verdict, the performance summary and the op count of the recorded history.
     Whatever fails becomes an ``unknown`` verdict or a noted error, never a crash."""
     from checkers.compose import compose
-
     from reports.perf import perf_summary
 
     path = run.run_dir / HISTORY_FILE
