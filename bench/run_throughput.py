@@ -9,7 +9,10 @@ does over 20k).
 with ``--concurrency`` workers and no rate limit, once per read path; prints ops/s and
 latency quantiles per read mode.
 
-    python bench/run_throughput.py [--ops 100000] [--concurrency 10] [--inline]
+    python bench/run_throughput.py [--ops 100000] [--concurrency 10] [--inline] [--one-cpu]
+
+(``--one-cpu``: with the pool's optional one-CPU placement, see harness/workers.py. Run it with
+``PYTHONPATH=.`` from the repository so that it measures this checkout.)
     python bench/run_throughput.py --mode raftkv --backend docker --seconds 10
 """
 
@@ -69,7 +72,7 @@ class InlineExecutor:
         return thread, self.recorder.record(op)
 
 
-def fake(ops: int, concurrency: int, inline: bool) -> None:
+def fake(ops: int, concurrency: int, inline: bool, one_cpu: bool = False) -> None:
     client_gen = register_generator(threads_per_key=5, ops_per_key=100, values=5)
     plan = gen.clients(gen.limit(ops, client_gen))
     nodes = [Node(f"n{i}", i, "127.0.0.1") for i in (1, 2, 3)]
@@ -82,7 +85,7 @@ def fake(ops: int, concurrency: int, inline: bool) -> None:
                 threads: list[gen.Thread] = list(range(concurrency))
             else:
                 pool = WorkerPool(rec, concurrency=concurrency, nodes=nodes,
-                                  new_client=InstantClient)
+                                  new_client=InstantClient, one_cpu=one_cpu)
                 executor, threads = pool, pool.threads
             t0, c0 = time.perf_counter(), time.process_time()
             result = gen.interpret(plan, executor, threads, seed=1)
@@ -137,9 +140,12 @@ def main() -> None:
     parser.add_argument("--read-modes", default="log,index,lease,follower")
     parser.add_argument("--inline", action="store_true",
                         help="fake mode: call the client in the loop's thread")
+    parser.add_argument("--one-cpu", action="store_true",
+                        help="fake mode: keep the loop and client workers on one CPU "
+                             "(WorkerPool(one_cpu=True), see harness/workers.py)")
     args = parser.parse_args()
     if args.mode == "fake":
-        fake(args.ops, args.concurrency, args.inline)
+        fake(args.ops, args.concurrency, args.inline, one_cpu=args.one_cpu)
     else:
         raftkv(args.seconds, args.concurrency, args.backend, args.read_modes.split(","))
 

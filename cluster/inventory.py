@@ -20,6 +20,8 @@ An inventory is a TOML file. ``[ssh]`` holds connection settings shared by every
     [[nodes]]
     host = "db2.staging"
     address = "10.0.0.12"                # the IP its peers and the harness reach it on
+    interface = "ens4"                   # packet faults shape it; default: the one
+                                         # that holds the node's address
 
 Validation is strict (unknown keys, wrong types, duplicates, relative remote paths are
 errors), and every problem is one :class:`~harness.errors.InputError` line naming the
@@ -176,9 +178,9 @@ def _node(name: str, raw: Mapping[str, Any], where: _Where) -> InventoryNode:
         except ValueError:
             raise where.error(f"address {address!r} is not an IP address") from None
     interface = _string(raw, "interface", where)
-    if interface is not None and (interface.startswith("-") or "/" in interface
-                                  or len(interface) > 15):
-        raise where.error(f"interface {interface!r} is not a network interface name")
+    if interface is not None and not _is_interface_name(interface):
+        raise where.error(f"interface {interface!r} is not a network interface name "
+                          "(at most 15 characters, no spaces or '/')")
     key_file = _string(raw, "key_file", where)
     user = _string(raw, "user", where) or "root"
     if user.startswith("-") or "@" in user:
@@ -199,6 +201,13 @@ def _node(name: str, raw: Mapping[str, Any], where: _Where) -> InventoryNode:
         raft_port=_port(raw, "raft_port", 9000, where),
         interface=interface,
     )
+
+
+def _is_interface_name(name: str) -> bool:
+    """What Linux accepts as an interface name (and no option for the tools it goes to)."""
+    return (0 < len(name) <= 15 and name not in (".", "..") and not name.startswith("-")
+            and not any(c == "/" or c == ":" or c.isspace() or not c.isprintable()
+                        for c in name))
 
 
 def _reject_clashes(nodes: list[InventoryNode], where: _Where) -> None:

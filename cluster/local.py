@@ -41,7 +41,7 @@ from cluster import subnets
 from cluster.backends import slug_of
 from cluster.base import ClockSetting, ClusterSpec, Grudge, Node, PacketFault
 from cluster.health import wait_healthy
-from cluster.netfaults import NamespaceExec, NetworkFaults, PrefixExec
+from cluster.netfaults import DEFAULT_INTERFACE, NamespaceExec, NetworkFaults, PrefixExec
 from harness.errors import EnvironmentProblem, InputError
 
 NETNS_PREFIX = "raftchaos-"
@@ -360,11 +360,12 @@ class LocalCluster:
         for node in self._nodes:
             ns, veth = names.netns(node.name), names.veth(node.id)
             _host(["ip", "netns", "add", ns])
-            _host(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0",
+            eth = DEFAULT_INTERFACE  # the interface netfaults shapes
+            _host(["ip", "link", "add", veth, "type", "veth", "peer", "name", eth,
                    "netns", ns])
             _host(["ip", "link", "set", veth, "master", names.bridge, "up"])
-            _host(["ip", "-n", ns, "addr", "add", f"{node.ip}/24", "dev", "eth0"])
-            _host(["ip", "-n", ns, "link", "set", "eth0", "up"])
+            _host(["ip", "-n", ns, "addr", "add", f"{node.ip}/24", "dev", eth])
+            _host(["ip", "-n", ns, "link", "set", eth, "up"])
             _host(["ip", "-n", ns, "link", "set", "lo", "up"])
             _host(["ip", "-n", ns, "route", "add", "default", "via",
                    subnets.gateway_ip(subnet)])

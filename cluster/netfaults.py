@@ -11,7 +11,8 @@ two chains of our own, so healing is a flush and delete of them:
 - ``RAFTCHAOS-IN``, jumped to first from ``INPUT``: a partition. A grudge says which
   peers a node refuses to hear from; each becomes ``-s PEER_IP -j DROP`` on that node.
 - ``RAFTCHAOS-OUT``, jumped to first from ``OUTPUT``: packet faults on what the node
-  sends out of ``eth0`` (netem's egress semantics). Loss is ``-m statistic --mode random
+  sends out of its interface (netem's egress semantics; ``eth0`` in Docker and local
+  namespaces, per node on SSH machines: :class:`NodeNet`). Loss is ``-m statistic --mode random
   --probability p -j DROP`` (works everywhere, also for a single peer); rate is a
   ``tbf`` root qdisc. Delay, jitter, duplicate, reorder and corrupt use ``tc netem``
   where the kernel has it. Where it does not (no ``sch_netem``), delay, jitter and
@@ -37,7 +38,8 @@ from harness.errors import EnvironmentProblem, InputError
 CHAIN_IN = "RAFTCHAOS-IN"
 CHAIN_OUT = "RAFTCHAOS-OUT"
 HOOKS = {CHAIN_IN: "INPUT", CHAIN_OUT: "OUTPUT"}
-IFACE = "eth0"
+DEFAULT_INTERFACE = "eth0"  # a Docker container's, and a local namespace's (cluster.local)
+DELAYER_MODULE = "cluster.nfqdelay"
 QUEUE = 4242  # NFQUEUE number; queues are per network namespace
 NETEM_UNKNOWN = "Specified qdisc kind is unknown"
 NO_NETEM = ("kernel lacks sch_netem (CONFIG_NET_SCH_NETEM); packet delay/duplicate/"
@@ -165,17 +167,18 @@ def drop_from_rules(peer_ips: Iterable[str]) -> list[str]:
     return [f"-s {ip}/32 -j DROP" for ip in sorted(peer_ips)]
 
 
-def loss_rules(loss_pct: float, dst_ips: Sequence[str] = ()) -> list[str]:
-    """Random loss of outgoing packets (to ``dst_ips`` only, when given)."""
+def loss_rules(loss_pct: float, dst_ips: Sequence[str] = (), *,
+               iface: str = DEFAULT_INTERFACE) -> list[str]:
+    """Random loss of packets sent out of ``iface`` (to ``dst_ips`` only, when given)."""
     if not 0 < loss_pct <= 100:
         return []
-    match = f"-o {IFACE} -m statistic --mode random --probability {loss_pct / 100:.6g} -j DROP"
+    match = f"-o {iface} -m statistic --mode random --probability {loss_pct / 100:.6g} -j DROP"
     return [f"-d {ip}/32 {match}" for ip in dst_ips] if dst_ips else [match]
 
 
-def queue_rules(dst_ips: Sequence[str] = ()) -> list[str]:
+def queue_rules(dst_ips: Sequence[str] = (), *, iface: str = DEFAULT_INTERFACE) -> list[str]:
     """Send outgoing packets to the delayer; ``--queue-bypass`` lets them pass without it."""
-    match = f"-o {IFACE} -j NFQUEUE --queue-num {QUEUE} --queue-bypass"
+    match = f"-o {iface} -j NFQUEUE --queue-num {QUEUE} --queue-bypass"
     return [f"-d {ip}/32 {match}" for ip in dst_ips] if dst_ips else [match]
 
 
@@ -187,9 +190,9 @@ def needs_netem(fault: PacketFault) -> bool:
                 fault.corrupt_pct))
 
 
-def netem_argv(fault: PacketFault) -> list[str]:
+def netem_argv(fault: PacketFault, *, iface: str = DEFAULT_INTERFACE) -> list[str]:
     """``tc qdisc replace ... netem`` for everything except loss (which iptables does)."""
-    argv = ["tc", "qdisc", "replace", "dev", IFACE, "root", "netem"]
+    argv = ["tc", "qdisc", "replace", "dev", iface, "root", "netem"]
     if fault.delay_ms or fault.jitter_ms:
         argv += ["delay", f"{fault.delay_ms:g}ms"]
         if fault.jitter_ms:
@@ -203,19 +206,19 @@ def netem_argv(fault: PacketFault) -> list[str]:
     return argv
 
 
-def tbf_argv(rate_kbit: int) -> list[str]:
+def tbf_argv(rate_kbit: int, *, iface: str = DEFAULT_INTERFACE) -> list[str]:
     """A token bucket at ``rate_kbit``: bursts of at least two full frames, 100 ms queue."""
     burst = max(3200, rate_kbit * 1000 // 8 // 50)
-    return ["tc", "qdisc", "replace", "dev", IFACE, "root", "tbf", "rate", f"{rate_kbit}kbit",
+    return ["tc", "qdisc", "replace", "dev", iface, "root", "tbf", "rate", f"{rate_kbit}kbit",
             "burst", str(burst), "latency", "100ms"]
 
 
-def show_qdisc_argv() -> list[str]:
-    return ["tc", "qdisc", "show", "dev", IFACE, "root"]
+def show_qdisc_argv(iface: str = DEFAULT_INTERFACE) -> list[str]:
+    return ["tc", "qdisc", "show", "dev", iface, "root"]
 
 
-def delete_qdisc_argv() -> list[str]:
-    return ["tc", "qdisc", "del", "dev", IFACE, "root"]
+def delete_qdisc_argv(iface: str = DEFAULT_INTERFACE) -> list[str]:
+    return ["tc", "qdisc", "del", "dev", iface, "root"]
 
 
 def root_qdisc(show_output: str) -> str | None:
@@ -227,8 +230,15 @@ def root_qdisc(show_output: str) -> str | None:
     return None
 
 
-def delayer_argv(fault: PacketFault) -> list[str]:
-    argv = [sys.executable, "-m", "cluster.nfqdelay", "--queue", str(QUEUE),
+def local_delayer() -> tuple[str, ...]:
+    """The argv prefix that runs the delayer on this host: this Python, the module."""
+    return (sys.executable, "-m", DELAYER_MODULE)
+
+
+def delayer_argv(fault: PacketFault, program: Sequence[str] | None = None) -> list[str]:
+    """The delayer's argv for ``fault``; ``program`` is the argv prefix that runs
+    :mod:`cluster.nfqdelay` where the node is (default: :func:`local_delayer`)."""
+    argv = [*(local_delayer() if program is None else program), "--queue", str(QUEUE),
             "--delay-ms", f"{fault.delay_ms:g}", "--exit-with-parent"]
     if fault.jitter_ms:
         argv += ["--jitter-ms", f"{fault.jitter_ms:g}"]
@@ -266,20 +276,41 @@ def validate_fault(fault: PacketFault) -> None:
 ExecFor = Callable[[str], NamespaceExec | None]
 
 
+@dataclass(frozen=True, slots=True)
+class NodeNet:
+    """Where a node's packets are shaped: ``interface``, the one they leave by (None:
+    none is known, so no qdisc of ours can be there and packet faults cannot be applied),
+    and ``delayer``, the argv prefix that runs :mod:`cluster.nfqdelay` on the node's side
+    (None: :func:`local_delayer`)."""
+
+    interface: str | None = DEFAULT_INTERFACE
+    delayer: tuple[str, ...] | None = None
+
+
+def default_net(node: str) -> NodeNet:
+    """Docker containers and local namespaces: ``eth0``, the delayer run from here."""
+    return NodeNet()
+
+
+NetFor = Callable[[str], NodeNet]
+
+
 class NetworkFaults:
     """Partitions and packet faults on a cluster's nodes, with what is active remembered.
 
     ``exec_for(node)`` gives the node's namespace, or None when the node is not running
     (nothing can be applied there; its faults are re-applied by :meth:`reapply` once it
     runs again, since a container's restart brings a fresh namespace). ``nodes()`` is
-    asked each time, since a backend learns its addresses only when it comes up. Nodes
-    are worked on in parallel.
+    asked each time, since a backend learns its addresses only when it comes up.
+    ``net_for(node)`` says which interface to shape and how to run the delayer there
+    (:class:`NodeNet`). Nodes are worked on in parallel.
     """
 
     def __init__(self, nodes: Callable[[], Sequence[Node]], exec_for: ExecFor,
-                 log_dir: Path) -> None:
+                 log_dir: Path, *, net_for: NetFor = default_net) -> None:
         self._nodes = nodes
         self._exec_for = exec_for
+        self._net_for = net_for
         self._log_dir = log_dir
         self._drop_from: dict[str, frozenset[str]] = {}
         self._packet: dict[str, tuple[PacketFault, tuple[str, ...]]] = {}
@@ -352,11 +383,16 @@ class NetworkFaults:
         desc = f"{node}: {describe_fault(fault)}"
         if ex is None:
             return [f"{desc} (pending: {node} is not running)"]
-        body = loss_rules(fault.loss_pct, dst_ips)
+        net = self._net_for(node)
+        iface = net.interface
+        if iface is None:
+            raise EnvironmentProblem(f"{ex.where}: no network interface known to shape "
+                                     f"{node}'s packets on")
+        body = loss_rules(fault.loss_pct, dst_ips, iface=iface)
         how = []
         delayer = False
         if needs_netem(fault) and not dst_ips and self._netem.get(node, True):
-            result = ex.run(netem_argv(fault))
+            result = ex.run(netem_argv(fault, iface=iface))
             if result.returncode == 0:
                 self._netem[node] = True
                 how.append("netem")
@@ -370,11 +406,11 @@ class NetworkFaults:
             if fault.duplicate_pct or fault.corrupt_pct:
                 raise EnvironmentProblem(NO_NETEM)
             delayer = True
-            body += queue_rules(dst_ips)
+            body += queue_rules(dst_ips, iface=iface)
             how.append("NFQUEUE delayer (no sch_netem)" if self._netem.get(node) is False
                        else "NFQUEUE delayer")
         if fault.rate_kbit and not netem_used:
-            checked(ex, tbf_argv(fault.rate_kbit))
+            checked(ex, tbf_argv(fault.rate_kbit, iface=iface))
             how.append("tbf")
         if body:
             current = checked(ex, list_rules_argv()).stdout
@@ -382,15 +418,15 @@ class NetworkFaults:
             if fault.loss_pct:
                 how.append("iptables statistic")
         if delayer:
-            self._start_delayer(node, ex, fault)
+            self._start_delayer(node, ex, delayer_argv(fault, net.delayer))
         return [f"{desc} via {', '.join(how)}" + (f" to {', '.join(dst_ips)}" if dst_ips
                                                    else "")]
 
-    def _start_delayer(self, node: str, ex: NamespaceExec, fault: PacketFault) -> None:
+    def _start_delayer(self, node: str, ex: NamespaceExec, argv: Sequence[str]) -> None:
         log = self._log_dir / node / "nfqdelay.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text("")
-        proc = ex.spawn(delayer_argv(fault), log)
+        proc = ex.spawn(argv, log)
         self._delayers[node] = proc
         deadline = time.monotonic() + DELAYER_READY_S
         while time.monotonic() < deadline:
@@ -427,10 +463,13 @@ class NetworkFaults:
         if ex is None:
             return removed
         removed += self._remove_chain(node, CHAIN_OUT)
-        kind = root_qdisc(checked(ex, show_qdisc_argv()).stdout)
+        iface = self._net_for(node).interface
+        if iface is None:
+            return removed  # no interface we could have shaped
+        kind = root_qdisc(checked(ex, show_qdisc_argv(iface)).stdout)
         if kind is not None:
-            checked(ex, delete_qdisc_argv())
-            removed.append(f"{node}: {kind} qdisc removed from {IFACE}")
+            checked(ex, delete_qdisc_argv(iface))
+            removed.append(f"{node}: {kind} qdisc removed from {iface}")
         return removed
 
     # both
@@ -466,9 +505,10 @@ class NetworkFaults:
             return found
         rules = checked(ex, list_rules_argv()).stdout
         found += [f"{node}: chain {c}" for c in HOOKS if has_chain(rules, c) or has_jump(rules, c)]
-        kind = root_qdisc(checked(ex, show_qdisc_argv()).stdout)
+        iface = self._net_for(node).interface
+        kind = None if iface is None else root_qdisc(checked(ex, show_qdisc_argv(iface)).stdout)
         if kind is not None:
-            found.append(f"{node}: {kind} qdisc on {IFACE}")
+            found.append(f"{node}: {kind} qdisc on {iface}")
         return found
 
     def active(self) -> Mapping[str, object]:

@@ -32,7 +32,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -50,7 +49,7 @@ from cluster.base import ClockSetting, ClusterSpec, Grudge, Node, PacketFault
 from cluster.health import wait_healthy
 from cluster.inventory import InventoryNode, load_inventory
 from cluster.local import DEFAULT_BINARY, peers_arg, raftkv_argv
-from cluster.netfaults import IFACE, CommandResult, NetworkFaults, Spawned
+from cluster.netfaults import CommandResult, NetworkFaults, NodeNet, Spawned
 from cluster.sshpool import Endpoint, RemoteCommandFailed, SshPool, command_line
 from harness.errors import EnvironmentProblem, InputError
 
@@ -191,6 +190,25 @@ def endpoint(entry: InventoryNode) -> Endpoint:
 
 # -- running programs on a node's machine ------------------------------------------------
 
+def delayer_program(layout: RemoteLayout) -> tuple[str, ...]:
+    """The argv prefix that runs the uploaded delayer on the node's machine."""
+    return ("python3", str(layout.nfqdelay))
+
+
+def interface_argv(ip: str) -> list[str]:
+    """Lists the machine's interface addresses equal to ``ip`` (one line each)."""
+    return ["ip", "-o", "addr", "show", "to", ip]
+
+
+def parse_interface(output: str) -> str | None:
+    """The interface named by ``ip -o addr show`` output (``2: ens3    inet ...``)."""
+    for line in output.splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0].endswith(":"):
+            return words[1].split("@", 1)[0]
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class RemoteExec:
     """A node's machine as :mod:`cluster.netfaults` sees it: commands run over SSH."""
@@ -199,21 +217,13 @@ class RemoteExec:
     pool: SshPool
     endpoint: Endpoint
     sudo: bool
-    layout: RemoteLayout
 
     def run(self, argv: Sequence[str], stdin: str | None = None) -> CommandResult:
         return self.pool.run(self.endpoint, argv, sudo=self.sudo, check=False,
                              stdin=None if stdin is None else stdin.encode())
 
     def spawn(self, argv: Sequence[str], log: Path) -> Spawned:
-        return RemoteProcess.start(self, self._remote_program(argv), log)
-
-    def _remote_program(self, argv: Sequence[str]) -> list[str]:
-        """netfaults runs its delayer as ``python -m cluster.nfqdelay``: use the uploaded copy."""
-        local = [sys.executable, "-m", nfqdelay.__name__]
-        if list(argv[:3]) != local:
-            raise EnvironmentProblem(f"{self.where}: cannot run {argv[0]} remotely")
-        return ["python3", str(self.layout.nfqdelay), *argv[3:]]
+        return RemoteProcess.start(self, argv, log)
 
 
 class RemoteProcess:
@@ -305,13 +315,14 @@ class SshCluster:
         self._never_reached = False  # up() could not connect: there is nothing to undo
         self._lock = threading.Lock()
         self._digests: dict[tuple[Path, int, int], str] = {}  # (file, size, mtime) -> sha256
+        self._interfaces: dict[str, str | None] = {}  # node -> the interface it is shaped on
         self.pool = pool or SshPool(
             known_hosts=self.inventory.known_hosts,
             accept_new_host_keys=spec.accept_new_host_keys,
             connect_timeout_s=self.inventory.connect_timeout_s,
             keepalive_s=self.inventory.keepalive_s,
             report=lambda message: self._note(message, logging.WARNING))
-        self.faults = NetworkFaults(self.nodes, self.exec_in, self.dir)
+        self.faults = NetworkFaults(self.nodes, self.exec_in, self.dir, net_for=self.net_for)
 
     def _note(self, message: str, level: int = logging.INFO) -> None:
         log.log(level, "%s", message)
@@ -338,8 +349,27 @@ class SshCluster:
     def exec_in(self, node: str) -> RemoteExec:
         """Run programs on ``node``'s machine (as root through sudo if the node asks)."""
         entry = self._entry(node)
-        return RemoteExec(str(endpoint(entry)), self.pool, endpoint(entry), entry.sudo,
-                          RemoteLayout(entry.data_dir))
+        return RemoteExec(str(endpoint(entry)), self.pool, endpoint(entry), entry.sudo)
+
+    def net_for(self, node: str) -> NodeNet:
+        """Where ``node``'s packets are shaped: its interface, the uploaded delayer."""
+        return NodeNet(self.interface(node), delayer_program(self.layout(node)))
+
+    def interface(self, node: str) -> str | None:
+        """The interface ``node``'s traffic leaves by: the inventory's ``interface``, else
+        the one that holds the node's address on its machine (asked once); None when no
+        interface there holds it (the address is translated, say)."""
+        with self._lock:
+            if node in self._interfaces:
+                return self._interfaces[node]
+        entry = self._entry(node)
+        found = entry.interface
+        if found is None:
+            found = parse_interface(self._run(node, interface_argv(self._node(node).ip),
+                                              check=False, privileged=False).stdout)
+        with self._lock:
+            self._interfaces[node] = found
+        return found
 
     def _run(self, node: str, argv: Sequence[str], *, check: bool = True,
              timeout: float = 60.0, privileged: bool = True) -> CommandResult:
@@ -583,10 +613,17 @@ class SshCluster:
         return self.faults.set_packet_fault(node, fault, peers)
 
     def _require_interface(self, node: str) -> None:
-        """netfaults shapes ``eth0``; on a machine without one a fault would do nothing."""
-        if self._run(node, ["ip", "link", "show", "dev", IFACE], check=False).returncode:
+        """Packet faults need the interface the node's traffic leaves by, on its machine."""
+        iface = self.interface(node)
+        if iface is None:
+            raise EnvironmentProblem(
+                f"{self._endpoint(node)}: no interface on the machine holds {node}'s address "
+                f"{self._node(node).ip}; name the one its traffic leaves by with "
+                f"interface = \"...\" for {node} in the inventory")
+        if self._run(node, ["ip", "link", "show", "dev", iface], check=False,
+                     privileged=False).returncode:
             raise EnvironmentProblem(f"{self._endpoint(node)}: packet faults are applied to "
-                                     f"{IFACE}, which this machine does not have")
+                                     f"{iface}, which this machine does not have")
 
     def clear_packet_faults(self) -> list[str]:
         return self.faults.clear_packet_faults()

@@ -1,8 +1,8 @@
 """The run: one Test from cluster up to verdict, always ending healed and torn down.
 
 1. :func:`prepare` resolves every name in the Test (database, workload and its options,
-   nemesis, backend) before anything starts, so bad input is exit 2 with nothing to
-   clean up.
+   nemesis, backend, an SSH run's inventory) before anything starts, so bad input is
+   exit 2 with nothing to clean up (not even a run directory).
 2. :func:`plan` builds the whole generator: the workload's ops, staggered to the rate,
    beside the nemesis schedule, for the time limit; then (each phase waiting for the
    previous one's ops) the nemesis's healing ops, the recovery pause and the workload's
@@ -35,6 +35,7 @@ from rich.console import Console
 from checkers.result import UNKNOWN, Result
 from cluster.backends import choose_backend
 from cluster.base import Cluster, ClusterSpec, Node
+from cluster.inventory import load_inventory
 from harness import generator as gen
 from harness.db import Database, NodeStatus
 from harness.errors import EXIT_UNKNOWN, EXIT_USAGE, EXIT_VALID, ChaosError, InputError
@@ -94,7 +95,17 @@ def prepare(test: Test) -> Prepared:
     package = build_package(list(test.nemesis), interval_s=test.nemesis_interval,
                             preset=test.preset, nodes=node_names(test.nodes), seed=test.seed)
     backend, note = choose_backend(test.backend)
+    if backend == "ssh":
+        check_inventory(test)
     return Prepared(test, database, workload, package, backend, note)
+
+
+def check_inventory(test: Test) -> None:
+    """Read and validate an SSH run's inventory now (InputError), so that a bad one is
+    one line and exit 2 before a run directory exists."""
+    if test.inventory is None:
+        raise InputError("--backend ssh needs --inventory FILE (see docs/ssh.md)")
+    load_inventory(Path(test.inventory)).first(test.nodes)
 
 
 def plan(test: Test, workload: Workload, package: NemesisPackage) -> gen.Generator:
@@ -152,6 +163,7 @@ class _Run:
     interrupted: bool = False
     finished: bool = False  # the generator ran to its end
     setup_error: ChaosError | None = None
+    history_started: datetime | None = None  # wall clock of the history's time 0 (UTC)
 
 
 def _attempt(run: _Run, what: str, action: Any, *args: Any) -> Any:
@@ -226,6 +238,7 @@ def _drive(run: _Run, stop: threading.Event, console: Console, show_progress: bo
         nemesis_ready = True
         database = p.database
         recorder = Recorder(run.run_dir / HISTORY_FILE)  # the test's clock starts now
+        run.history_started = recorder.started_at
 
         def connect(node: Node) -> Any:
             return database.connect(node, nodes, read_mode=test.read_mode,
@@ -320,6 +333,8 @@ def _conclude(run: _Run, console: Console, duration_s: float) -> int:
         test=test.to_dict(), checks=checks, perf=perf,
         run={"name": test.name, "run_dir": str(run.run_dir),
              "started": run.started.isoformat(timespec="seconds"),
+             "history_started": None if run.history_started is None
+             else run.history_started.isoformat(timespec="milliseconds"),
              "duration_s": round(duration_s, 3), "exit_code": exit_code,
              "backend": run.prepared.backend, "backend_note": run.prepared.backend_note,
              "ops": n_ops, "errors": run.errors, "interrupted": run.interrupted,

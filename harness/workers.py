@@ -15,28 +15,56 @@ After an ``info`` the slot continues as a new process with a new client, opened 
 same node. Clients are spread over the nodes round-robin (thread i on node i mod n) or
 all pinned to one node.
 
-Threads, not asyncio, measured: a thread hand-off round trip costs about 10 us of CPU
-against about 3 us for an asyncio task switch, and the whole loop with 10 worker threads
-and an instant fake client still runs at 10-17k ops/s (bench/run_throughput.py), an
-order of magnitude above what a 3-node raftkv sustains (about 1.3k ops/s). Threads keep
-the client protocol plain blocking code (one keep-alive HTTP connection per worker, the
-stdlib client) and let a stuck call be abandoned without stalling the others.
+Only the loop's thread records: invocations when they are dispatched, completions as
+the loop takes them (their time is when the loop saw them, so an op's recorded interval
+contains its real one and index order is time order, as in Jepsen). An op that times
+out is recorded as ``info`` at once; its late answer is dropped.
 
-Only the loop's thread records: invocations before they are handed over, completions
-as the loop takes them (their time is when the loop saw them, so an op's recorded
-interval contains its real one and index order is time order, as in Jepsen). An op
-that times out is recorded as ``info`` at once; its late answer is dropped.
+Throughput. Python threads share one interpreter lock (the GIL), so a hand-off costs
+mostly the threads waking each other and trading that lock, not the work: a woken
+thread that finds the lock held goes back to sleep, and a thread woken on the other CPU
+wakes by interrupt. Two measures keep the trades few:
+
+- Batching. Ops the loop dispatches are staged (recorded, not yet written) and handed
+  to their workers together when the loop has nothing else to do; completions that
+  arrived meanwhile are taken all at once. The loop releases the lock (a write to the
+  history, a wait) once per batch, not once per op. The history's guarantee holds:
+  before any op is handed to a worker, and before the loop waits, everything recorded
+  so far is written to the OS (:meth:`harness.recorder.Recorder.flush`), so every
+  invocation is on disk before its call starts and a SIGKILL leaves a checkable prefix.
+- One CPU (:class:`CpuPlacement`, off by default: ``WorkerPool(one_cpu=True)``, for
+  harness-bound benchmarks). While the loop runs, its thread and
+  the client workers are kept on one CPU, and client workers do not preempt the thread
+  that woke them (``SCHED_BATCH``): a woken worker runs when the loop waits, finds the
+  lock free, and nobody wakes only to sleep again. This costs no parallelism (the GIL
+  allows one thread of Python at a time) and halves the context switches per op. The
+  nemesis worker, whose commands start processes (node processes among them), runs on
+  every CPU it may use; the loop's thread gets its CPUs back when the pool closes. The
+  scheduling policy is not inherited by children; the CPU of a client worker is (a
+  client that starts processes should know). It is off for real runs because a woken
+  worker may start its call a few ms late under load, which would show up as latency.
+
+Measured with bench/run_throughput.py (10 worker threads, an instant in-process client,
+history on disk; this 2-core machine, idle): 15-20k ops/s before these measures, about
+23k with batching, about 37k with both; a 3-node raftkv sustains about 1.3k ops/s.
+
+Threads, not asyncio: the client protocol stays plain blocking code (one keep-alive
+HTTP connection per worker, the stdlib client), and a stuck call can be abandoned
+without stalling the others.
 """
 
 from __future__ import annotations
 
-import heapq
+import collections
+import contextlib
+import os
 import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Final, NamedTuple
 
 from cluster.base import Node
 from harness.client import Client, DefiniteError
@@ -74,38 +102,93 @@ def _invalid_completion(invocation: Op, done: Any) -> str | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class _Ticket:
-    """One in-flight op."""
+@dataclass(frozen=True)
+class CpuPlacement:
+    """Where the pool's threads run (see module docstring): the run loop's thread and the
+    client workers on ``cpu``, client workers without wake-up preemption; the nemesis
+    worker anywhere in ``allowed`` (the CPUs the process may use). ``cpu`` None: leave
+    the scheduler alone. Best effort: a call the OS refuses only costs speed."""
+
+    cpu: int | None
+    allowed: frozenset[int] | None
+
+    @classmethod
+    def here(cls) -> CpuPlacement:
+        """The CPU the calling thread runs on now, among the CPUs it may use (Linux)."""
+        try:
+            allowed = frozenset(os.sched_getaffinity(0))
+            stat = Path("/proc/thread-self/stat").read_text()
+            cpu = int(stat[stat.rindex(")") + 2:].split()[_STAT_PROCESSOR])
+        except (AttributeError, OSError, ValueError, IndexError):
+            return cls(None, None)
+        return cls(cpu if cpu in allowed else min(allowed), allowed)
+
+    def settle_loop(self) -> Callable[[], None]:
+        """Keep the calling thread (the run loop's) on the pool's CPU; returns what gives
+        it back the CPUs it had."""
+        if self.cpu is None:
+            return _nothing
+        tid = threading.get_native_id()
+        with _best_effort:
+            before = os.sched_getaffinity(0)
+            os.sched_setaffinity(0, {self.cpu})
+
+            def release() -> None:
+                with _best_effort:
+                    os.sched_setaffinity(tid, before)
+
+            return release
+        return _nothing
+
+    def settle_worker(self, *, client: bool) -> None:
+        """Place the calling worker thread: a client worker on the pool's CPU, not
+        preempting the thread that woke it; the nemesis worker (whose commands start
+        processes, node processes among them) anywhere."""
+        if self.cpu is None or self.allowed is None:
+            return
+        with _best_effort:
+            if not client:
+                os.sched_setaffinity(0, self.allowed)
+                return
+            os.sched_setaffinity(0, {self.cpu})
+            os.sched_setscheduler(0, os.SCHED_BATCH | os.SCHED_RESET_ON_FORK,
+                                  os.sched_param(0))
+
+
+_STAT_PROCESSOR: Final = 36  # /proc/.../stat field 39 ("processor"), counted after ")"
+_best_effort: Final = contextlib.suppress(AttributeError, OSError)  # not Linux, or refused
+
+
+def _nothing() -> None:
+    pass
+
+
+class _Ticket(NamedTuple):
+    """One in-flight op (a NamedTuple: one is built per op, three times faster than a
+    frozen dataclass)."""
 
     thread: Thread
     invocation: Op
     deadline: int  # ns since the test started
 
 
-@dataclass(frozen=True, slots=True)
-class _Stop:
-    pass
-
-
 class _Worker:
     """A thread serving one slot. A worker abandoned after a timeout exits when its
-    stuck call returns, without recording anything."""
+    stuck call returns, without recording anything. ``None`` in its inbox stops it."""
 
     def __init__(self, pool: WorkerPool, thread: Thread, node: Node | None) -> None:
         self.pool, self.thread, self.node = pool, thread, node
-        self.inbox: queue.SimpleQueue[_Ticket | _Stop] = queue.SimpleQueue()
+        self.inbox: queue.SimpleQueue[_Ticket | None] = queue.SimpleQueue()
         self.abandoned = False
         self.client: Client | None = None
         self.os_thread = threading.Thread(target=self._run, name=f"worker-{thread}", daemon=True)
         self.os_thread.start()
 
     def _call(self, invocation: Op) -> Op:
-        if self.thread == NEMESIS:
+        if self.node is None:
             assert self.pool.nemesis is not None
             return self.pool.nemesis.invoke(invocation)
         if self.client is None:
-            assert self.node is not None
             try:
                 client = self.pool.new_client()
                 client.open(self.node)
@@ -123,16 +206,18 @@ class _Worker:
                 self.pool.note(f"closing client of worker {self.thread}: {e}")
 
     def _run(self) -> None:
+        self.pool.placement.settle_worker(client=self.node is not None)
+        get, settle = self.inbox.get, self.pool.settle
         while True:
-            item = self.inbox.get()
-            if isinstance(item, _Stop):
+            ticket = get()
+            if ticket is None:
                 break
-            done = completion_for(item.invocation, self._call)
+            done = completion_for(ticket.invocation, self._call)
             if self.abandoned:
                 break
-            if done.type == "info" and self.thread != NEMESIS:
+            if done.type == "info" and self.node is not None:
                 self._close_client()  # a new process gets a new client
-            self.pool.settle(item, done)
+            settle((ticket, done))
         self._close_client()
 
 
@@ -143,18 +228,26 @@ class WorkerPool:
                  new_client: NewClient, nemesis: Nemesis | None = None,
                  op_timeout_s: float = 5.0, nemesis_timeout_s: float = 120.0,
                  pin_to: str | None = None, grace_s: float = 1.0,
-                 notes: Callable[[str], None] | None = None) -> None:
+                 notes: Callable[[str], None] | None = None, one_cpu: bool = False) -> None:
         if not nodes:
             raise ValueError("a worker pool needs at least one node")
         self.recorder = recorder
+        self.placement = CpuPlacement.here() if one_cpu else CpuPlacement(None, None)
         self.new_client = new_client
         self.nemesis = nemesis
         self._timeout_ns = round((op_timeout_s + grace_s) * 1e9)
         self._nemesis_timeout_ns = round(nemesis_timeout_s * 1e9)
         self._notes = notes
         self._completions: queue.SimpleQueue[tuple[_Ticket, Op]] = queue.SimpleQueue()
+        # A worker hands ``(ticket, completion)`` to the loop with this.
+        self.settle = self._completions.put
         self._inflight: dict[Thread, _Ticket] = {}
-        self._deadlines: list[tuple[int, int, _Ticket]] = []  # heap; may hold settled ones
+        # In-flight tickets in dispatch order, one queue per timeout: deadlines in order.
+        # May hold settled tickets (dropped when they reach the front).
+        self._due: dict[int, collections.deque[_Ticket]] = {
+            self._timeout_ns: collections.deque(), self._nemesis_timeout_ns: collections.deque()}
+        self._unstarted: list[_Ticket] = []  # dispatched, not yet handed to their workers
+        self._ready: collections.deque[tuple[Thread, Op]] = collections.deque()  # recorded
         pinned = next((n for n in nodes if n.name == pin_to), None)
         if pin_to is not None and pinned is None:
             raise ValueError(f"no node named {pin_to!r}")
@@ -162,9 +255,11 @@ class WorkerPool:
             t: pinned or nodes[t % len(nodes)] for t in range(concurrency)}
         if nemesis is not None:
             self._node_of[NEMESIS] = None
+        self._node_name = {t: None if n is None else n.name for t, n in self._node_of.items()}
         self._workers: dict[Thread, _Worker] = {t: _Worker(self, t, n)
                                                 for t, n in self._node_of.items()}
         self.timeouts = 0
+        self._release_loop: Callable[[], None] | None = None  # set when the loop is placed
 
     @property
     def threads(self) -> list[Thread]:
@@ -180,69 +275,101 @@ class WorkerPool:
         return self.recorder.now()
 
     def dispatch(self, thread: Thread, invocation: Op) -> Op:
-        node = self._node_of[thread]
-        if node is not None:
-            i = invocation
-            invocation = Op(i.process, i.type, i.f, i.value, i.time, i.index, i.key, node.name,
-                            i.error, i.extra)
-        recorded = self.recorder.record(invocation)
+        """Record ``invocation`` (staged) on its thread's node; it is handed to the worker
+        when the loop next waits (see module docstring)."""
+        if self._release_loop is None:
+            self._release_loop = self.placement.settle_loop()
+        recorded = self.recorder.stage(invocation, node=self._node_name[thread])
         limit = self._nemesis_timeout_ns if thread == NEMESIS else self._timeout_ns
         ticket = _Ticket(thread, recorded, recorded.time + limit)
         self._inflight[thread] = ticket
-        heapq.heappush(self._deadlines, (ticket.deadline, recorded.index, ticket))
-        self._workers[thread].inbox.put(ticket)
+        self._due[limit].append(ticket)
+        self._unstarted.append(ticket)
         return recorded
 
-    def settle(self, ticket: _Ticket, done: Op) -> None:
-        """Called by a worker: hand ``done`` to the loop (which records it)."""
-        self._completions.put((ticket, done))
+    def _start_dispatched(self) -> None:
+        """Write what was recorded, then hand the dispatched ops to their workers."""
+        self.recorder.flush()
+        if self._unstarted:
+            workers = self._workers
+            for ticket in self._unstarted:
+                workers[ticket.thread].inbox.put(ticket)
+            self._unstarted.clear()
+
+    def _take(self, ticket: _Ticket, done: Op) -> None:
+        """Record a worker's completion, unless its op timed out meanwhile (then it was
+        recorded as info already and this late answer is dropped)."""
+        if self._inflight.get(ticket.thread) is ticket:
+            del self._inflight[ticket.thread]
+            self._ready.append((ticket.thread, self.recorder.stage(done)))
 
     def next_completion(self, deadline: int | None) -> tuple[Thread, Op] | None:
+        ready = self._ready
+        if ready:
+            return ready.popleft()
+        completions = self._completions
         while True:
+            self._start_dispatched()
             now = self.now()
-            expired = self._expire(now)
-            if expired is not None:
-                return expired
-            wake = self._deadlines[0][0] if self._deadlines else None
+            wake = self._expire(now)
+            if ready:
+                return ready.popleft()
             if deadline is not None:
                 wake = deadline if wake is None else min(wake, deadline)
             try:
                 if wake is None:
-                    ticket, done = self._completions.get()
+                    first = completions.get()
                 else:
-                    ticket, done = self._completions.get(timeout=max(0.0, (wake - now) / 1e9))
+                    first = completions.get(timeout=max(0.0, (wake - now) / 1e9))
             except queue.Empty:
                 if deadline is not None and self.now() >= deadline:
                     return None
                 continue
-            if self._inflight.get(ticket.thread) is not ticket:
-                continue  # it timed out meanwhile and was recorded as info already
-            del self._inflight[ticket.thread]
-            return ticket.thread, self.recorder.record(done)
+            self._take(*first)
+            while not completions.empty():
+                self._take(*completions.get())
+            if ready:
+                return ready.popleft()
 
-    def _expire(self, now: int) -> tuple[Thread, Op] | None:
-        """The first in-flight op past its deadline, recorded as info (its worker is
-        abandoned and replaced); None when none is."""
-        heap = self._deadlines
-        while heap and (heap[0][2] is not self._inflight.get(heap[0][2].thread)):
-            heapq.heappop(heap)  # completed in time
-        if heap and heap[0][0] <= now:
-            ticket = heapq.heappop(heap)[2]
-            thread = ticket.thread
-            del self._inflight[thread]
-            self.timeouts += 1
-            self._workers[thread].abandoned = True
-            self.note(f"worker {thread}: {ticket.invocation.f} timed out; starting a new worker")
-            self._workers[thread] = _Worker(self, thread, self._node_of[thread])
-            return thread, self.recorder.record(
-                ticket.invocation.with_(type="info", error="timeout"))
-        return None
+    def _expire(self, now: int) -> int | None:
+        """Record every in-flight op past its deadline as info (its worker is abandoned
+        and replaced); return the next deadline (None when nothing is in flight)."""
+        inflight = self._inflight
+        wake = None
+        for due in self._due.values():
+            while due:
+                ticket = due[0]
+                if inflight.get(ticket.thread) is not ticket:
+                    due.popleft()  # completed in time
+                elif ticket.deadline <= now:
+                    due.popleft()
+                    self._time_out(ticket)
+                else:
+                    wake = ticket.deadline if wake is None else min(wake, ticket.deadline)
+                    break
+        return wake
+
+    def _time_out(self, ticket: _Ticket) -> None:
+        thread = ticket.thread
+        del self._inflight[thread]
+        self.timeouts += 1
+        self._workers[thread].abandoned = True
+        self.note(f"worker {thread}: {ticket.invocation.f} timed out; starting a new worker")
+        self._workers[thread] = _Worker(self, thread, self._node_of[thread])
+        self._ready.append(
+            (thread, self.recorder.stage(ticket.invocation.with_(type="info", error="timeout"))))
 
     def close(self, timeout_s: float = 5.0) -> None:
-        """Stop every worker and close its client, waiting at most ``timeout_s`` in all
-        (workers still stuck in a call are daemon threads, left to exit on their own)."""
+        """Write what is staged, stop every worker and close its client, waiting at most
+        ``timeout_s`` in all (workers still stuck in a call are daemon threads, left to
+        exit on their own). Ops dispatched but never handed over stay invocations without
+        completions (they read as info)."""
+        self.recorder.flush()
         for w in self._workers.values():
-            w.inbox.put(_Stop())
+            w.inbox.put(None)
         deadline = time.monotonic() + timeout_s
         for w in self._workers.values():
             w.os_thread.join(max(0.0, deadline - time.monotonic()))
+        if self._release_loop is not None:
+            self._release_loop()
+            self._release_loop = None

@@ -102,6 +102,13 @@ BAD = [
     ("nodes = [1]\n", "nodes[1] must be a table"),
     ("[[nodes]\n", "not valid TOML"),
     (NODE + "key_file = 'missing_key'\n", "key_file"),
+    (NODE + "interface = 'eth 0'\n", "interface 'eth 0' is not a network interface name"),
+    (NODE + "interface = 'veth/1'\n", "interface 'veth/1' is not a network interface"),
+    (NODE + "interface = '-dev'\n", "interface '-dev' is not a network interface"),
+    (NODE + "interface = 'abcdefghijklmnop'\n", "is not a network interface name"),
+    (NODE + "interface = '..'\n", "interface '..' is not a network interface"),
+    (NODE + "interface = 'eth0:1'\n", "interface 'eth0:1' is not a network interface"),
+    (NODE + "interface = 3\n", "interface must be a non-empty string"),
 ]
 
 
@@ -133,3 +140,12 @@ def test_asking_for_more_nodes_than_listed_is_an_input_error(tmp_path: Path) -> 
     inv = load_inventory(write(tmp_path, NODE, key=False))
     with pytest.raises(InputError, match="the test needs 3 nodes but the inventory lists 1"):
         inv.first(3)
+
+
+def test_the_interface_is_per_node_with_a_default(tmp_path: Path) -> None:
+    text = ("[defaults]\ndata_dir = '/d'\ninterface = 'ens3'\n\n[[nodes]]\nhost = 'h1'\n\n"
+            "[[nodes]]\nhost = 'h2'\ninterface = 'bond0.100'\n")
+    n1, n2 = load_inventory(write(tmp_path, text, key=False)).nodes
+    assert (n1.interface, n2.interface) == ("ens3", "bond0.100")
+    (node,) = load_inventory(write(tmp_path, NODE, key=False)).nodes
+    assert node.interface is None  # the backend finds the one that holds the address

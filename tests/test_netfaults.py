@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import struct
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -289,3 +290,62 @@ def test_per_peer_faults(spaces: dict[str, FakeNamespace], tmp_path: Path) -> No
         "-d 10.0.0.13/32 -o eth0 -m statistic --mode random --probability 0.3 -j DROP"]
     with pytest.raises(InputError, match="per-peer"):
         faults.set_packet_fault("n1", PacketFault(rate_kbit=10), peers=["n2"])
+
+
+# -- per-node interface and delayer ----------------------------------------------------------
+
+def test_argv_builders_take_the_interface() -> None:
+    assert nf.loss_rules(50, iface="ens3") == [
+        "-o ens3 -m statistic --mode random --probability 0.5 -j DROP"]
+    assert nf.queue_rules(["10.0.0.12"], iface="bond0") == [
+        "-d 10.0.0.12/32 -o bond0 -j NFQUEUE --queue-num 4242 --queue-bypass"]
+    assert nf.netem_argv(PacketFault(delay_ms=5), iface="ens3")[:7] == [
+        "tc", "qdisc", "replace", "dev", "ens3", "root", "netem"]
+    assert nf.tbf_argv(64, iface="ens3")[4] == "ens3"
+    assert nf.show_qdisc_argv("ens3") == ["tc", "qdisc", "show", "dev", "ens3", "root"]
+    assert nf.delete_qdisc_argv() == ["tc", "qdisc", "del", "dev", "eth0", "root"]
+
+
+def test_delayer_argv_takes_the_program_that_runs_it() -> None:
+    fault = PacketFault(delay_ms=30, jitter_ms=5)
+    remote = nf.delayer_argv(fault, ["python3", "/srv/rc/bin/nfqdelay.py"])
+    local = nf.delayer_argv(fault)
+    assert remote[:2] == ["python3", "/srv/rc/bin/nfqdelay.py"]
+    assert local[:3] == list(nf.local_delayer()) == [sys.executable, "-m", "cluster.nfqdelay"]
+    assert remote[2:] == local[3:]
+
+
+def per_node(spaces: dict[str, FakeNamespace], tmp_path: Path,
+             nets: dict[str, nf.NodeNet]) -> nf.NetworkFaults:
+    return nf.NetworkFaults(lambda: NODES, lambda n: spaces[n], tmp_path,
+                            net_for=lambda n: nets.get(n, nf.NodeNet()))
+
+
+def test_each_node_is_shaped_on_its_own_interface_with_its_own_delayer(
+        spaces: dict[str, FakeNamespace], tmp_path: Path) -> None:
+    nets = {"n1": nf.NodeNet("ens3", ("python3", "/srv/rc/bin/nfqdelay.py")),
+            "n2": nf.NodeNet("bond0")}
+    faults = per_node(spaces, tmp_path, nets)
+    faults.set_packet_fault("n1", PacketFault(delay_ms=40, loss_pct=5))
+    faults.set_packet_fault("n2", PacketFault(rate_kbit=64))
+    faults.set_packet_fault("n3", PacketFault(loss_pct=1))
+    assert all("-o ens3 " in r for r in spaces["n1"].chains[nf.CHAIN_OUT])
+    assert spaces["n1"].spawned[0][:2] == ["python3", "/srv/rc/bin/nfqdelay.py"]
+    assert "--delay-ms" in spaces["n1"].spawned[0]
+    assert spaces["n2"].calls[-1][:5] == ["tc", "qdisc", "replace", "dev", "bond0"]
+    assert spaces["n3"].chains[nf.CHAIN_OUT][0].startswith("-o eth0 ")
+    cleared = faults.clear_packet_faults()
+    assert "n2: tbf qdisc removed from bond0" in cleared
+    assert ["tc", "qdisc", "del", "dev", "bond0", "root"] in spaces["n2"].calls
+
+
+def test_a_node_without_a_known_interface_gets_no_packet_fault_and_heals_cleanly(
+        spaces: dict[str, FakeNamespace], tmp_path: Path) -> None:
+    faults = per_node(spaces, tmp_path, {"n1": nf.NodeNet(None)})
+    with pytest.raises(EnvironmentProblem, match="no network interface"):
+        faults.set_packet_fault("n1", PacketFault(loss_pct=10))
+    assert nf.CHAIN_OUT not in spaces["n1"].chains
+    spaces["n1"].calls.clear()
+    assert faults.clear_packet_faults() == []
+    assert not any(c[:2] == ["tc", "qdisc"] for c in spaces["n1"].calls)
+    assert faults.inspect("n1") == []

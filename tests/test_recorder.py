@@ -107,3 +107,29 @@ def test_a_sigkilled_run_leaves_a_checkable_history(tmp_path: Path) -> None:
                             "cas-register", "--independent", str(history)],
                            capture_output=True, text=True, timeout=120)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_staged_lines_reach_the_file_only_when_flushed(tmp_path: Path) -> None:
+    path = tmp_path / "h.jsonl"
+    with Recorder(path) as rec:
+        a = rec.stage(Op(process=0, type="invoke", f="read"), node="n2")
+        assert path.read_text() == ""  # staged: stamped, not yet written
+        assert (a.index, a.node) == (0, "n2")
+        rec.record(Op(process=1, type="invoke", f="write", value=1))  # writes a first
+        assert [json.loads(line)["index"] for line in path.read_text().splitlines()] == [0, 1]
+        rec.stage(Op(process=0, type="ok", f="read", value=None))
+        rec.flush()
+        assert len(path.read_text().splitlines()) == 3
+        rec.stage(Op(process=1, type="ok", f="write", value=1))
+    assert len(path.read_text().splitlines()) == 4  # close writes what is staged
+
+
+def test_started_at_is_the_wall_clock_of_time_zero(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    before = datetime.now(UTC)
+    with Recorder(tmp_path / "h.jsonl") as rec:
+        after = datetime.now(UTC)
+        assert rec.started_at.tzinfo is not None
+        assert before - timedelta(milliseconds=1) <= rec.started_at <= after
+        assert rec.now() >= 0

@@ -230,3 +230,53 @@ def test_test_count_draws_new_seeds_and_stops_at_the_first_invalid(
     argv = ["run", "--test-count", "4", "--keep-going", "--seed", "5", "--store", str(tmp_path)]
     assert main(argv) == 1
     assert seen == [5, 5, 5, 5]
+
+
+def test_results_place_the_history_s_time_zero_on_the_wall_clock(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    test = fake_test(tmp_path, time_limit=0.5)
+    assert run_test(test, console=quiet(), prepared=prepared(test, FakeDatabase()),
+                    show_progress=False) == 0
+    run = json.loads((tmp_path / "store" / "latest" / "results.json").read_text())["run"]
+    text = run["history_started"]
+    assert text.endswith("+00:00") and len(text.split("T")[1].split("+")[0]) == 12  # .mmm
+    history_started = datetime.fromisoformat(text)
+    started = datetime.fromisoformat(run["started"])
+    assert history_started.utcoffset() == timedelta(0)
+    # the recorder starts after the run (whole seconds in "started") and before its end
+    assert started <= history_started + timedelta(seconds=1)
+    assert history_started <= started + timedelta(seconds=1 + run["duration_s"])
+    assert history_started <= datetime.now(UTC)
+
+
+def test_a_run_that_never_recorded_has_no_history_start(tmp_path: Path) -> None:
+    test = fake_test(tmp_path)
+    db = BrokenDatabase(RunAborted("n2 never became healthy"))
+    assert run_test(test, console=quiet(), prepared=prepared(test, db), show_progress=False) == 3
+    run = json.loads((tmp_path / "store" / "latest" / "results.json").read_text())["run"]
+    assert run["history_started"] is None
+
+
+@pytest.mark.parametrize("inventory, nodes, says", [
+    ('[[nodes]]\nhost = "10.0.0.1"\n', 1, "nodes[1] (n1): missing 'data_dir'"),
+    ('[[nodes]]\nhost = "10.0.0.1"\ndata_dir = "/srv/rc"\ninterface = "eth 0"\n', 1,
+     "nodes[1] (n1): interface 'eth 0' is not a network interface name (at most 15 "
+     "characters, no spaces or '/')"),
+    ('[defaults]\ndata_dir = "/srv/rc"\n[[nodes]]\nhost = "10.0.0.1"\n', 3,
+     "the test needs 3 nodes but the inventory lists 1"),
+])
+def test_a_bad_inventory_is_one_line_and_exit_2_before_any_run_directory(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], inventory: str, nodes: int,
+        says: str) -> None:
+    from harness.cli import main
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text(inventory)
+    store = tmp_path / "store"
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "--backend", "ssh", "--inventory", str(bad), "--nodes", str(nodes),
+              "--time-limit", "1", "--store", str(store)])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [f"chaos: error: inventory {bad}: {says}"]
+    assert not store.exists()

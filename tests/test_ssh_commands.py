@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shlex
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path, PurePosixPath
 
@@ -21,19 +21,23 @@ import pytest
 
 from cluster import clock as clocks
 from cluster.base import ClusterSpec, Node
-from cluster.netfaults import PacketFault, delayer_argv
+from cluster.netfaults import CommandResult, NodeNet, PacketFault, delayer_argv
 from cluster.ssh import (
     NOT_RUNNING,
     START_SCRIPT,
-    RemoteExec,
     RemoteLayout,
+    SshCluster,
+    delayer_program,
+    interface_argv,
     missing_tools_argv,
+    parse_interface,
     parse_sha256sum,
     process_argv,
     sha256_of,
     start_argv,
 )
-from cluster.sshpool import Endpoint, SshPool, command_line, fingerprint
+from cluster.sshpool import Endpoint, command_line, fingerprint
+from harness.errors import EnvironmentProblem
 
 HOSTILE = "a b;$(touch PWNED)`touch PWNED2`'\"|&>x"
 
@@ -184,16 +188,54 @@ def test_fingerprint_is_what_ssh_keygen_shows(tmp_path: Path) -> None:
     assert fingerprint(key) == f"ssh-ed25519 {shown}"
 
 
-def test_the_delayer_runs_as_the_uploaded_script_on_the_remote_machine(tmp_path: Path) -> None:
+def test_the_delayer_runs_as_the_uploaded_script_on_the_remote_machine() -> None:
     layout = RemoteLayout(PurePosixPath("/srv/rc"))
-    ex = RemoteExec("n1", SshPool(known_hosts=tmp_path / "kh"), Endpoint("n1", "h"), False,
-                    layout)
-    argv = delayer_argv(PacketFault(delay_ms=30, jitter_ms=5))
-    remote = ex._remote_program(argv)
-    assert remote[:2] == ["python3", "/srv/rc/bin/nfqdelay.py"]
-    assert remote[2:] == argv[3:]
-    with pytest.raises(Exception, match="cannot run"):
-        ex._remote_program([sys.executable, "-c", "print(1)"])
+    argv = delayer_argv(PacketFault(delay_ms=30, jitter_ms=5), delayer_program(layout))
+    assert argv[:2] == ["python3", "/srv/rc/bin/nfqdelay.py"]
+    assert argv[2:] == delayer_argv(PacketFault(delay_ms=30, jitter_ms=5))[3:]
+
+
+def test_the_interface_holding_an_address_is_read_from_ip_addr() -> None:
+    assert interface_argv("10.0.0.12") == ["ip", "-o", "addr", "show", "to", "10.0.0.12"]
+    out = subprocess.run(interface_argv("127.0.0.1"), capture_output=True, text=True,
+                         check=True).stdout
+    assert parse_interface(out) == "lo"
+    assert parse_interface("3: ens4    inet 10.0.0.12/24 brd 10.0.0.255 scope global ens4\\"
+                           "       valid_lft forever preferred_lft forever\n") == "ens4"
+    assert parse_interface("7: eth0@if8    inet 10.1.0.2/24 scope global eth0\n") == "eth0"
+    assert parse_interface("") is None
+
+
+class FakeSshPool:
+    """Answers ``ip -o addr show to IP`` as a machine whose ens4 holds 10.0.0.12."""
+
+    def __init__(self) -> None:
+        self.runs: list[list[str]] = []
+
+    def run(self, ep: Endpoint, argv: list[str], **kw: object) -> CommandResult:
+        self.runs.append(list(argv))
+        if argv[:5] == ["ip", "-o", "addr", "show", "to"] and argv[5] == "10.0.0.12":
+            return CommandResult(0, "3: ens4    inet 10.0.0.12/24 scope global ens4\n", "")
+        return CommandResult(0, "", "")
+
+
+def test_each_ssh_node_is_shaped_on_its_inventory_interface_or_the_one_with_its_address(
+        tmp_path: Path) -> None:
+    inv = tmp_path / "inventory.toml"
+    inv.write_text('[defaults]\ndata_dir = "/srv/rc"\n\n'
+                   '[[nodes]]\nhost = "10.0.0.11"\ninterface = "bond0"\n\n'
+                   '[[nodes]]\nhost = "10.0.0.12"\n\n'
+                   '[[nodes]]\nhost = "10.0.0.13"\n')
+    pool = FakeSshPool()
+    cluster = SshCluster(ClusterSpec(name="t", nodes=3, run_dir=tmp_path, inventory=inv),
+                         pool=pool)  # type: ignore[arg-type]
+    assert cluster.net_for("n1") == NodeNet("bond0", ("python3", "/srv/rc/bin/nfqdelay.py"))
+    assert pool.runs == []  # named in the inventory: nothing to ask
+    assert cluster.net_for("n2").interface == "ens4"
+    assert cluster.interface("n2") == "ens4" and len(pool.runs) == 1  # asked once
+    assert cluster.interface("n3") is None  # no interface holds 10.0.0.13
+    with pytest.raises(EnvironmentProblem, match=re.escape('interface = "..." for n3')):
+        cluster._require_interface("n3")
 
 
 def test_endpoint_names_its_node_and_known_hosts_entry() -> None:
