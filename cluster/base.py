@@ -138,3 +138,10 @@ class ClusterSpec:
     inventory: Path | None = None  # ssh backend only
     accept_new_host_keys: bool = False  # ssh backend only
     health_timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        # Backends hand these paths to other programs (Compose bind mounts, namespaced
+        # processes), which resolve relative paths differently or not at all.
+        object.__setattr__(self, "run_dir", self.run_dir.absolute())
+        if self.inventory is not None:
+            object.__setattr__(self, "inventory", self.inventory.absolute())

@@ -267,3 +267,12 @@ def test_wait_healthy_fails_at_once_when_a_process_exits() -> None:
         wait_healthy(NODES, 30, log_tail=lambda n: ["panic: bad flag"],
                      is_running=lambda n: False, probe=probe, clock=t.clock, sleep=t.sleep)
     assert t.now == 0.0
+
+
+def test_cluster_spec_paths_are_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A relative store (the default `store/`) must not reach Compose as a relative bind
+    # mount, which Compose reads as a named volume.
+    monkeypatch.chdir(tmp_path)
+    spec = ClusterSpec(name="t", nodes=3, run_dir=Path("store/t/1"), inventory=Path("inv.toml"))
+    assert spec.run_dir == tmp_path / "store" / "t" / "1"
+    assert spec.inventory == tmp_path / "inv.toml"
