@@ -47,9 +47,9 @@ def is_result_dict(value: object) -> bool:
 def checker_parts(checks: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The results of the individual checkers inside a (possibly composed) result dict.
 
-    A composed result keeps each part's ``Result.to_dict()`` under ``details`` (keyed by
-    the part's name, or as a list under ``details["results"]``); a plain result is its
-    own single part. Each part is named by its key when the key is a name."""
+    A composed result (``checkers.compose``) keeps each part's ``Result.to_dict()`` by
+    name under ``details["results"]`` (a list there, or results keyed directly under
+    ``details``, are read too); a plain result is its own single part."""
     details = checks.get("details") or {}
     parts: list[dict[str, Any]] = []
     if isinstance(details, Mapping):
@@ -57,7 +57,8 @@ def checker_parts(checks: Mapping[str, Any]) -> list[dict[str, Any]]:
         if isinstance(nested, list) and nested and all(is_result_dict(r) for r in nested):
             parts = [dict(r) for r in nested]
         else:
-            for name, sub in details.items():
+            named = nested if isinstance(nested, Mapping) else details
+            for name, sub in named.items():
                 if is_result_dict(sub):
                     parts.append(dict(sub) | {"checker": sub.get("checker") or str(name)})
     if not parts:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -132,3 +133,21 @@ def test_schema_doc_names_every_top_level_key() -> None:
     for key in ("duration_s", "ops", "throughput", "latency_ms", "by_f", "nemesis", "windows",
                 "calm"):
         assert f"`{key}`" in doc
+
+
+def test_checker_parts_reads_the_composed_checkers_results() -> None:
+    from checkers.compose import compose
+
+    class Fixed:
+        def __init__(self, name: str, valid: bool) -> None:
+            self.name = name
+            self.valid = valid
+
+        def check(self, history: list[Any]) -> Result:
+            return Result(checker=self.name, valid=self.valid, summary=self.name)
+
+    merged = compose({"lin": Fixed("linearizable (cas-register)", True),
+                      "set": Fixed("set-full", False)}).check([])
+    parts = checker_parts(merged.to_dict())
+    assert [(p["checker"], p["valid"]) for p in parts] == [
+        ("linearizable (cas-register)", True), ("set-full", False)]
