@@ -215,21 +215,17 @@ def read_test_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
-PRESET_FIELDS: Final = ("workload", "read_mode", "unsafe")
-
-
 def with_preset_defaults(values: Mapping[str, Any]) -> dict[str, Any]:
-    """``values`` with a nemesis preset's workload, read mode and defects filled in where
-    they were not given (a preset names the run it is tuned for)."""
+    """``values`` with a nemesis preset's run settings (workload, read mode, defects, op
+    timeout: ``nemesis.presets.run_defaults``) filled in where they were not given."""
     out = dict(values)
     name = out.get("preset")
     if isinstance(name, str) and name:
-        from nemesis.presets import get_preset
+        from nemesis.presets import get_preset, run_defaults
 
-        preset = get_preset(name)
-        for key in PRESET_FIELDS:
+        for key, value in run_defaults(get_preset(name)).items():
             if out.get(key) is None:
-                out[key] = list(preset.unsafe) if key == "unsafe" else getattr(preset, key)
+                out[key] = value
     return out
 
 

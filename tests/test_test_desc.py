@@ -121,3 +121,13 @@ def test_a_preset_supplies_workload_read_mode_and_defects_unless_given() -> None
     assert t2.read_mode == "stale" and t2.unsafe == ("stale-reads",)
     with pytest.raises(InputError, match="unknown preset 'nope'"):
         load_test(None, {"preset": "nope"})
+
+
+def test_a_preset_supplies_its_op_timeout_unless_given() -> None:
+    from nemesis.presets import PRESETS
+
+    lease = PRESETS["lease"]
+    t = load_test(None, {"preset": "lease", "seed": 1})
+    assert (t.read_mode, t.unsafe, t.op_timeout) == (
+        lease.read_mode, tuple(lease.unsafe), lease.op_timeout_s)
+    assert load_test(None, {"preset": "lease", "op_timeout": 3.0, "seed": 1}).op_timeout == 3.0
