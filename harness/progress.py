@@ -104,6 +104,7 @@ class Progress:
         return ProgressView(self._phase, elapsed, remaining, rate, tally, dict(self._roles))
 
     def start(self) -> None:
+        self._last = (self._clock(), self.recorder.tally().ops)  # the first rate is real
         if self._poll_roles is not None:
             self._spawn(self._roles_loop, "progress-roles")
         if self.console.is_terminal:
