@@ -28,7 +28,8 @@ from typing import Any
 from cluster import clock as clocks
 from cluster import subnets
 from cluster.backends import slug_of
-from cluster.base import ClockSetting, ClusterSpec, Grudge, Node, PacketFault
+from cluster.base import ClockSetting, ClusterSpec, Node
+from cluster.faulting import SharedFaults
 from cluster.health import wait_healthy
 from cluster.netfaults import NamespaceExec, NetworkFaults, PrefixExec
 from harness.errors import EnvironmentProblem, InputError
@@ -196,7 +197,7 @@ def remove_leftovers(project: str | None = None, client: Any = None) -> list[str
 
 # -- the cluster ------------------------------------------------------------------------
 
-class DockerCluster:
+class DockerCluster(SharedFaults):
     """A raftkv cluster as one Compose project."""
 
     def __init__(self, spec: ClusterSpec) -> None:
@@ -384,19 +385,6 @@ class DockerCluster:
 
     # faults
 
-    def partition(self, grudge: Grudge) -> list[str]:
-        return self.faults.partition(grudge)
-
-    def heal_network(self) -> list[str]:
-        return self.faults.heal_network()
-
-    def set_packet_fault(self, node: str, fault: PacketFault,
-                         peers: Sequence[str] = ()) -> list[str]:
-        return self.faults.set_packet_fault(node, fault, peers)
-
-    def clear_packet_faults(self) -> list[str]:
-        return self.faults.clear_packet_faults()
-
     def set_clock(self, node: str, clock: ClockSetting) -> None:
         self.node(node)
         try:
@@ -406,17 +394,6 @@ class DockerCluster:
 
     def clock(self, node: str) -> ClockSetting:
         return clocks.read_clock(clocks.control_file(self.clock_dir, node))
-
-    def heal(self) -> list[str]:
-        done = self.heal_network() + self.clear_packet_faults()
-        for n in self.nodes():
-            if self.node_state(n.name) == "paused":
-                self.resume(n.name)
-                done.append(f"{n.name}: resumed")
-            if not self.clock(n.name).is_real:
-                self.set_clock(n.name, ClockSetting())
-                done.append(f"{n.name}: clock reset")
-        return done
 
     # logs
 

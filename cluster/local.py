@@ -39,7 +39,8 @@ from pathlib import Path
 from cluster import clock as clocks
 from cluster import subnets
 from cluster.backends import slug_of
-from cluster.base import ClockSetting, ClusterSpec, Grudge, Node, PacketFault
+from cluster.base import ClockSetting, ClusterSpec, Node
+from cluster.faulting import SharedFaults
 from cluster.health import wait_healthy
 from cluster.netfaults import DEFAULT_INTERFACE, NamespaceExec, NetworkFaults, PrefixExec
 from harness.errors import EnvironmentProblem, InputError
@@ -239,7 +240,7 @@ def remove_leftovers(slug: str | None = None) -> list[str]:
 
 # -- the cluster ------------------------------------------------------------------------
 
-class LocalCluster:
+class LocalCluster(SharedFaults):
     """A raftkv cluster of processes in network namespaces on this host."""
 
     def __init__(self, spec: ClusterSpec, binary: Path | None = None) -> None:
@@ -489,19 +490,6 @@ class LocalCluster:
 
     # faults
 
-    def partition(self, grudge: Grudge) -> list[str]:
-        return self.faults.partition(grudge)
-
-    def heal_network(self) -> list[str]:
-        return self.faults.heal_network()
-
-    def set_packet_fault(self, node: str, fault: PacketFault,
-                         peers: Sequence[str] = ()) -> list[str]:
-        return self.faults.set_packet_fault(node, fault, peers)
-
-    def clear_packet_faults(self) -> list[str]:
-        return self.faults.clear_packet_faults()
-
     def set_clock(self, node: str, clock: ClockSetting) -> None:
         self.node(node)
         try:
@@ -511,17 +499,6 @@ class LocalCluster:
 
     def clock(self, node: str) -> ClockSetting:
         return clocks.read_clock(self._clock_file(node))
-
-    def heal(self) -> list[str]:
-        done = self.heal_network() + self.clear_packet_faults()
-        for n in self._nodes:
-            if self.node_state(n.name) == "paused":
-                self.resume(n.name)
-                done.append(f"{n.name}: resumed")
-            if not self.clock(n.name).is_real:
-                self.set_clock(n.name, ClockSetting())
-                done.append(f"{n.name}: clock reset")
-        return done
 
     # logs
 

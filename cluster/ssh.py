@@ -46,6 +46,7 @@ import paramiko
 from cluster import clock as clocks
 from cluster import nfqdelay
 from cluster.base import ClockSetting, ClusterSpec, Grudge, Node, PacketFault
+from cluster.faulting import SharedFaults
 from cluster.health import wait_healthy
 from cluster.inventory import InventoryNode, load_inventory
 from cluster.local import DEFAULT_BINARY, peers_arg, raftkv_argv
@@ -296,7 +297,7 @@ def _copy_output(channel: paramiko.Channel, log: Path) -> None:
 
 # -- the cluster --------------------------------------------------------------------------
 
-class SshCluster:
+class SshCluster(SharedFaults):
     """A raftkv cluster on the machines an inventory names, driven over SSH."""
 
     def __init__(self, spec: ClusterSpec, *, pool: SshPool | None = None,
@@ -591,7 +592,7 @@ class SshCluster:
 
     def partition(self, grudge: Grudge) -> list[str]:
         self._require_own_addresses()
-        return self.faults.partition(grudge)
+        return super().partition(grudge)
 
     def _require_own_addresses(self) -> None:
         """Network faults act on a machine's firewall and interface: one node per address."""
@@ -603,14 +604,11 @@ class SshCluster:
                     "packet faults need each node on its own address (see docs/ssh.md)")
             by_ip[n.ip] = n.name
 
-    def heal_network(self) -> list[str]:
-        return self.faults.heal_network()
-
     def set_packet_fault(self, node: str, fault: PacketFault,
                          peers: Sequence[str] = ()) -> list[str]:
         self._require_own_addresses()
         self._require_interface(node)
-        return self.faults.set_packet_fault(node, fault, peers)
+        return super().set_packet_fault(node, fault, peers)
 
     def _require_interface(self, node: str) -> None:
         """Packet faults need the interface the node's traffic leaves by, on its machine."""
@@ -624,9 +622,6 @@ class SshCluster:
                      privileged=False).returncode:
             raise EnvironmentProblem(f"{self._endpoint(node)}: packet faults are applied to "
                                      f"{iface}, which this machine does not have")
-
-    def clear_packet_faults(self) -> list[str]:
-        return self.faults.clear_packet_faults()
 
     def set_clock(self, node: str, clock: ClockSetting) -> None:
         try:
@@ -658,19 +653,11 @@ class SshCluster:
     def heal(self) -> list[str]:
         if self._never_reached:
             return []
-        done = self.heal_network() + self.clear_packet_faults()
+        return super().heal()
 
-        def heal_node(node: str) -> list[str]:
-            healed = []
-            if self.node_state(node) == "paused":
-                self.resume(node)
-                healed.append(f"{node}: resumed")
-            if not self.clock(node).is_real:
-                self._write_clock(node, ClockSetting())
-                healed.append(f"{node}: clock reset")
-            return healed
-
-        return done + [line for lines in self._each(heal_node) for line in lines]
+    def heal_nodes(self) -> list[str]:
+        """Each machine is healed in parallel: a remote round trip is slow."""
+        return [line for lines in self._each(self.heal_node) for line in lines]
 
     # logs
 
