@@ -864,7 +864,9 @@ class Executor(Protocol):
 
     def next_completion(self, deadline: int | None) -> tuple[Thread, Op] | None:
         """The next completion (already recorded), waiting at most until ``deadline`` (ns;
-        None: until one arrives); None when the deadline passed first."""
+        None: until one arrives); None when the deadline passed first. It may also return
+        None sooner: a real executor waits in short slices, so that the loop (and, in the
+        main thread, Python's signal handlers) runs at least a few times a second."""
         ...
 
 
@@ -880,18 +882,23 @@ def to_invocation(o: Mapping[str, Any]) -> Op:
 class InterpretResult:
     invocations: int
     completions: int
-    stopped: bool  # True when ``should_stop`` ended generation early
+    stopped: bool  # True when ``should_stop`` (or ``max_time``) ended generation early
     generator: Generator = field(repr=False)
+    in_flight: int = 0  # ops left in flight: only after a stop, past ``stop_grace_ns``
 
 
 def interpret(gen: Any, executor: Executor, threads: Iterable[Thread], seed: int, *,
               should_stop: Callable[[], bool] = lambda: False,
-              poll_ns: int = 10_000_000, max_time: int | None = None) -> InterpretResult:
+              poll_ns: int = 10_000_000, max_time: int | None = None,
+              stop_grace_ns: int | None = None) -> InterpretResult:
     """Drive ``gen`` to exhaustion against ``executor``: the one run loop.
 
     Processes that end an op ``info`` are replaced (process + number of client threads).
     When ``should_stop()`` turns true, or the clock passes ``max_time``, generation stops
-    and the loop only waits for in-flight ops to complete."""
+    and the loop only waits for in-flight ops to complete; after a stop, for at most
+    ``stop_grace_ns`` when given (ops still in flight then are the executor's to settle:
+    the result counts them). ``should_stop`` is asked on every turn of the loop, and a
+    real executor turns it several times a second however long the ops take."""
     g = lift(gen)
     clock, next_completion = executor.now, executor.next_completion
     ctx = Context.initial(threads, random.Random(seed), clock())
@@ -899,9 +906,13 @@ def interpret(gen: Any, executor: Executor, threads: Iterable[Thread], seed: int
     outstanding = 0
     invocations = completions = 0
     stopped = False
+    give_up_at: int | None = None  # after a stop: when to stop waiting for in-flight ops
 
     def complete(thread: Thread, c: Op) -> None:
         nonlocal ctx, g, outstanding, completions
+        if thread in ctx.free:  # the executor broke its contract: one completion per op
+            raise RuntimeError(f"a completion for thread {thread!r}, which has no op in "
+                               f"flight: {c!r}")
         outstanding -= 1
         completions += 1
         process = ctx.workers[thread]
@@ -912,13 +923,18 @@ def interpret(gen: Any, executor: Executor, threads: Iterable[Thread], seed: int
 
     while True:
         ctx = ctx.at(clock())
-        if not stopped and (should_stop() or (max_time is not None and ctx.time >= max_time)):
-            stopped = True
+        if not stopped:
+            if should_stop():
+                stopped = True
+                if stop_grace_ns is not None:
+                    give_up_at = ctx.time + stop_grace_ns
+            elif max_time is not None and ctx.time >= max_time:
+                stopped = True
         answer = None if stopped else g.op(ctx)
         if answer is None:
-            if outstanding == 0:
-                return InterpretResult(invocations, completions, stopped, g)
-            got = next_completion(None)
+            if outstanding == 0 or (give_up_at is not None and ctx.time >= give_up_at):
+                return InterpretResult(invocations, completions, stopped, g, outstanding)
+            got = next_completion(give_up_at)
             if got is not None:
                 complete(*got)
             continue
@@ -926,7 +942,10 @@ def interpret(gen: Any, executor: Executor, threads: Iterable[Thread], seed: int
         now = ctx.time
         if isinstance(o, Pending):
             g = nxt
-            wake = now + poll_ns if o.until is None else min(o.until, now + poll_ns * 100)
+            if o.until is None or o.until <= now:  # a past "until" must not spin the loop
+                wake = now + poll_ns
+            else:
+                wake = min(o.until, now + poll_ns * 100)
             if max_time is not None:
                 wake = min(wake, max(max_time, now))
             got = next_completion(wake)

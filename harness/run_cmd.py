@@ -4,12 +4,14 @@ Flags override the test file's values; every flag has a TOML key of the same nam
 ``_`` for ``-`` (``--time-limit`` is ``time_limit``). ``--test-count N`` runs N tests,
 each with a fresh seed unless a seed was given, and stops at the first invalid one
 unless ``--keep-going``; the exit code is the worst seen (1 invalid > 3 unknown > 0).
+SIGINT/SIGTERM stops the test under way (it heals, checks and reports) and the series.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import random
+import threading
 import tomllib
 from typing import Any
 
@@ -81,7 +83,7 @@ def run(test_file: str | None, workload_option: tuple[str, ...], unsafe: tuple[s
     Exit codes: 0 valid, 1 invalid (anomaly found), 2 usage or input error,
     3 unknown (a checker gave up, or the run could not finish).
     """
-    from harness.runner import prepare, run_test
+    from harness.runner import prepare, run_test, stop_on_signals
 
     overrides: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
     if unsafe:
@@ -96,19 +98,24 @@ def run(test_file: str | None, workload_option: tuple[str, ...], unsafe: tuple[s
     prepared = prepare(test)  # every input error surfaces before anything starts
     console = Console(stderr=False)
     codes: list[int] = []
-    for i in range(test_count):
-        if i > 0:
-            if not seed_given:
-                test = dataclasses.replace(test, seed=random.SystemRandom().randrange(2**31))
-            prepared = prepare(test)
-        if test_count > 1:
-            console.rule(f"test {i + 1} of {test_count}")
-        code = run_test(test, console=console, prepared=prepared)
-        codes.append(code)
-        if code == EXIT_INVALID and not keep_going and i + 1 < test_count:
-            console.print(f"stopping at the first invalid test ({i + 1} of {test_count}); "
-                          "--keep-going runs the rest")
-            break
+    stop = threading.Event()  # one for all the tests: a signal ends the whole series
+    with stop_on_signals(stop, console):
+        for i in range(test_count):
+            if i > 0:
+                if stop.is_set():
+                    console.print(f"interrupted: {test_count - i} of {test_count} tests not run")
+                    break
+                if not seed_given:
+                    test = dataclasses.replace(test, seed=random.SystemRandom().randrange(2**31))
+                prepared = prepare(test)
+            if test_count > 1:
+                console.rule(f"test {i + 1} of {test_count}")
+            code = run_test(test, console=console, prepared=prepared, stop=stop)
+            codes.append(code)
+            if code == EXIT_INVALID and not keep_going and i + 1 < test_count:
+                console.print(f"stopping at the first invalid test ({i + 1} of {test_count}); "
+                              "--keep-going runs the rest")
+                break
     if test_count > 1:
         console.print(f"{len(codes)} tests: {codes.count(0)} valid, "
                       f"{codes.count(EXIT_INVALID)} invalid, {codes.count(EXIT_UNKNOWN)} unknown")

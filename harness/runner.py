@@ -23,7 +23,7 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -58,6 +58,7 @@ from nemesis.packages import NemesisPackage, build_package
 from workloads.base import Workload, WorkloadOptions
 
 FINAL_PHASE_LIMIT_S: Final = 60.0  # a final generator that never succeeds gives up then
+STOP_GRACE_S: Final = 1.0  # after a stop request, how long in-flight ops may still finish
 
 
 @dataclass(frozen=True)
@@ -126,15 +127,24 @@ def plan(test: Test, workload: Workload, package: NemesisPackage) -> gen.Generat
 
 
 @contextmanager
-def stop_on_signals(stop: threading.Event, console: Console) -> Iterator[None]:
+def stop_on_signals(stop: threading.Event, console: Console, *,
+                    abort: Callable[[], bool] = lambda: False) -> Iterator[None]:
     """First SIGINT/SIGTERM: stop generating (the run then heals, checks and reports).
-    A second one interrupts whatever is waiting; healing still runs."""
+    A second one interrupts whatever is waiting; healing still runs. While ``abort()``
+    is true (the cluster is still starting: nothing to stop gently), the first one
+    already interrupts.
+
+    Python runs the handler in the main thread, between bytecodes: it takes effect only
+    because nothing the run does there waits long at a time (the run loop waits in
+    slices of ``harness.workers.WAIT_SLICE_S``; ops still in flight get
+    :data:`STOP_GRACE_S` to finish, then are recorded ``info``)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handle(signum: int, frame: object) -> None:
-        if stop.is_set():
+        if stop.is_set() or abort():
+            stop.set()
             raise KeyboardInterrupt
         stop.set()
         console.print(f"[yellow]{signal.Signals(signum).name}: stopping the workload; "
@@ -162,6 +172,7 @@ class _Run:
     cluster_name: str
     interrupted: bool = False
     finished: bool = False  # the generator ran to its end
+    starting: bool = True  # the cluster is coming up: a signal interrupts at once
     setup_error: ChaosError | None = None
     history_started: datetime | None = None  # wall clock of the history's time 0 (UTC)
 
@@ -210,7 +221,7 @@ def run_test(test: Test, *, console: Console, prepared: Prepared | None = None,
                   + f"\n  -> {run_dir}", highlight=False)
     run = _Run(p, run_dir, started, [], cluster_name)
     t0 = time.monotonic()
-    with stop_on_signals(stop, console):
+    with stop_on_signals(stop, console, abort=lambda: run.starting):
         _drive(run, stop, console, show_progress)
     return _conclude(run, console, time.monotonic() - t0)
 
@@ -236,6 +247,7 @@ def _drive(run: _Run, stop: threading.Event, console: Console, show_progress: bo
             raise KeyboardInterrupt
         p.package.nemesis.setup(cluster)
         nemesis_ready = True
+        run.starting = False  # from now on a first signal stops the workload gently
         database = p.database
         recorder = Recorder(run.run_dir / HISTORY_FILE)  # the test's clock starts now
         run.history_started = recorder.started_at
@@ -256,9 +268,13 @@ def _drive(run: _Run, stop: threading.Event, console: Console, show_progress: bo
             progress.start()
             progress.set_phase("running")
         result = gen.interpret(plan(test, p.workload, p.package), pool, pool.threads, test.seed,
-                               should_stop=stop.is_set)
+                               should_stop=stop.is_set,
+                               stop_grace_ns=gen.seconds_to_ns(STOP_GRACE_S))
         run.finished = not result.stopped
         run.interrupted = result.stopped
+        if result.in_flight:
+            console.print(f"{result.in_flight} ops still in flight after the stop: recorded "
+                          "as info, their workers abandoned")
     except KeyboardInterrupt:
         run.interrupted = True
     except ChaosError as e:

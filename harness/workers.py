@@ -18,7 +18,21 @@ all pinned to one node.
 Only the loop's thread records: invocations when they are dispatched, completions as
 the loop takes them (their time is when the loop saw them, so an op's recorded interval
 contains its real one and index order is time order, as in Jepsen). An op that times
-out is recorded as ``info`` at once; its late answer is dropped.
+out is recorded as ``info`` at once; its late answer is dropped. Every invocation gets
+exactly one completion: when the pool closes with ops still in flight (the run was
+interrupted, or failed), they are recorded then, ``info`` (or ``fail`` for an op that
+never reached its worker).
+
+The loop never blocks for long. Its thread is the main thread, and Python runs signal
+handlers only there, between bytecodes: a wait with no timeout (or a two-minute one, for
+a stuck nemesis op) would keep SIGINT/SIGTERM from taking effect, and the run from
+stopping. So :meth:`WorkerPool.next_completion` waits at most :data:`WAIT_SLICE_S` at a
+time and may return None early; the loop then looks at its stop flag and asks again.
+
+A stuck nemesis call is never joined by another: while the call of a timed-out nemesis
+op still runs (in its abandoned thread), new nemesis ops complete at once as ``fail``
+("nemesis busy"): they did not run. Two threads inside one nemesis at once could undo
+each other's faults, and each new call would only queue behind the stuck one.
 
 Throughput. Python threads share one interpreter lock (the GIL), so a hand-off costs
 mostly the threads waking each other and trading that lock, not the work: a woken
@@ -74,6 +88,9 @@ from harness.recorder import Recorder
 from nemesis.base import Nemesis
 
 NewClient = Callable[[], Client]
+
+WAIT_SLICE_S: Final = 0.1
+"""The longest the loop's thread waits at once (see module docstring)."""
 
 
 def completion_for(invocation: Op, call: Callable[[Op], Op]) -> Op:
@@ -259,6 +276,8 @@ class WorkerPool:
         self._workers: dict[Thread, _Worker] = {t: _Worker(self, t, n)
                                                 for t, n in self._node_of.items()}
         self.timeouts = 0
+        self._stuck_nemesis: _Worker | None = None  # abandoned while in a nemesis call
+        self._slice_ns = round(WAIT_SLICE_S * 1e9)
         self._release_loop: Callable[[], None] | None = None  # set when the loop is placed
 
     @property
@@ -288,11 +307,20 @@ class WorkerPool:
         return recorded
 
     def _start_dispatched(self) -> None:
-        """Write what was recorded, then hand the dispatched ops to their workers."""
+        """Write what was recorded, then hand the dispatched ops to their workers (a
+        nemesis op while a timed-out nemesis call still runs fails at once instead)."""
         self.recorder.flush()
         if self._unstarted:
             workers = self._workers
+            stuck = self._stuck_nemesis
             for ticket in self._unstarted:
+                if stuck is not None and ticket.thread == NEMESIS:
+                    if stuck.os_thread.is_alive():
+                        self.settle((ticket, ticket.invocation.with_(
+                            type="fail", error="nemesis busy: a timed-out nemesis op is "
+                                               "still running")))
+                        continue
+                    self._stuck_nemesis = stuck = None
                 workers[ticket.thread].inbox.put(ticket)
             self._unstarted.clear()
 
@@ -304,25 +332,28 @@ class WorkerPool:
             self._ready.append((ticket.thread, self.recorder.stage(done)))
 
     def next_completion(self, deadline: int | None) -> tuple[Thread, Op] | None:
+        """The next completion, recorded; None once ``deadline`` passed, or after at most
+        :data:`WAIT_SLICE_S` of waiting whatever the deadline (see module docstring)."""
         ready = self._ready
         if ready:
             return ready.popleft()
         completions = self._completions
+        now = self.now()
+        until = now + self._slice_ns
+        if deadline is not None and deadline < until:
+            until = deadline
         while True:
             self._start_dispatched()
-            now = self.now()
             wake = self._expire(now)
             if ready:
                 return ready.popleft()
-            if deadline is not None:
-                wake = deadline if wake is None else min(wake, deadline)
+            if wake is None or wake > until:
+                wake = until
             try:
-                if wake is None:
-                    first = completions.get()
-                else:
-                    first = completions.get(timeout=max(0.0, (wake - now) / 1e9))
+                first = completions.get(timeout=max(0.0, (wake - now) / 1e9))
             except queue.Empty:
-                if deadline is not None and self.now() >= deadline:
+                now = self.now()
+                if now >= until:
                     return None
                 continue
             self._take(*first)
@@ -330,6 +361,7 @@ class WorkerPool:
                 self._take(*completions.get())
             if ready:
                 return ready.popleft()
+            now = self.now()  # only late answers came: wait on, within the same bound
 
     def _expire(self, now: int) -> int | None:
         """Record every in-flight op past its deadline as info (its worker is abandoned
@@ -353,22 +385,51 @@ class WorkerPool:
         thread = ticket.thread
         del self._inflight[thread]
         self.timeouts += 1
-        self._workers[thread].abandoned = True
+        self._abandon(self._workers[thread])
         self.note(f"worker {thread}: {ticket.invocation.f} timed out; starting a new worker")
         self._workers[thread] = _Worker(self, thread, self._node_of[thread])
         self._ready.append(
             (thread, self.recorder.stage(ticket.invocation.with_(type="info", error="timeout"))))
 
+    def _abandon(self, worker: _Worker) -> None:
+        """Give up on ``worker``, stuck in a call: it exits when the call returns (the
+        ``None`` covers a worker that had already passed its ``abandoned`` check), and a
+        stuck nemesis call keeps new nemesis ops from starting until then."""
+        worker.abandoned = True
+        worker.inbox.put(None)
+        if worker.node is None:
+            self._stuck_nemesis = worker
+
     def close(self, timeout_s: float = 5.0) -> None:
-        """Write what is staged, stop every worker and close its client, waiting at most
-        ``timeout_s`` in all (workers still stuck in a call are daemon threads, left to
-        exit on their own). Ops dispatched but never handed over stay invocations without
-        completions (they read as info)."""
+        """Record a completion for every op still in flight (answers that arrived are
+        taken; ``info`` for the rest, ``fail`` for ops never handed to their worker), write
+        what is staged, and stop the workers: idle ones are joined, within ``timeout_s``
+        in all; workers stuck in a call are abandoned (daemon threads, they exit when the
+        call returns). Idempotent."""
+        while not self._completions.empty():
+            self._take(*self._completions.get())
+        never_started = {id(t) for t in self._unstarted}
+        self._unstarted.clear()
+        stuck = []
+        for ticket in sorted(self._inflight.values(), key=lambda t: t.invocation.index):
+            if id(ticket) in never_started:
+                done = ticket.invocation.with_(type="fail", error="not started: the run stopped")
+            else:
+                done = ticket.invocation.with_(type="info", error="the run stopped first")
+                stuck.append(self._workers[ticket.thread])
+            self.recorder.stage(done)
+        self._inflight.clear()
+        self._ready.clear()
+        for due in self._due.values():
+            due.clear()
         self.recorder.flush()
-        for w in self._workers.values():
+        for w in stuck:
+            self._abandon(w)
+        idle = [w for w in self._workers.values() if not w.abandoned]
+        for w in idle:
             w.inbox.put(None)
         deadline = time.monotonic() + timeout_s
-        for w in self._workers.values():
+        for w in idle:
             w.os_thread.join(max(0.0, deadline - time.monotonic()))
         if self._release_loop is not None:
             self._release_loop()
