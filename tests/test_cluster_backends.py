@@ -118,10 +118,10 @@ def write(node: Node, key: str, value: str) -> None:
         api.close()
 
 
-def read(node: Node, key: str) -> str | None:
+def read(node: Node, key: str, mode: str = "index") -> str | None:
     api = RaftkvAPI(node.client_addr, timeout=5)
     try:
-        return api.get(key, read="index")
+        return api.get(key, read=mode)
     finally:
         api.close()
 
@@ -193,8 +193,9 @@ def test_isolated_node_cannot_reach_peers_while_majority_commits(cluster: Cluste
     assert can_connect(cluster, others[0].name, others[1])  # the majority still talks
     boss = leader(cluster, among=others)
     write(boss, "during-partition", "v3")
-    target = status(boss)["commit"]
+    target = status(boss)["commit"]  # counts the acknowledged write (raftkv publishes first)
     assert status(lonely)["applied"] < target
+    assert read(lonely, "during-partition", mode="stale") is None  # the write never got there
     cluster.heal_network()
     wait_for(f"{lonely.name} to catch up", lambda: caught_up(lonely, target))
     assert can_connect(cluster, lonely.name, others[0])

@@ -3,7 +3,8 @@
 Each fault is applied by a nemesis op and then observed from outside: an isolated node
 cannot reach its peers; a killed process is gone and, restarted, rejoins; a paused node
 is silent; packet delay shows in round trips; a clock offset shows in status (and
-reaches raftkv's ticks and lease); a removed member is gone from the configuration.
+reaches raftkv's ticks and lease); a removed member is gone from the configuration,
+and a removed leader hands its leadership to the rest.
 After every test, the host is searched for leftovers the way ``chaos heal`` searches it
 (no harness memory): nothing may be left. ``chaos heal`` itself is checked the same way
 (and a run interrupted in the middle of a partition in test_heal_interrupted.py).
@@ -286,6 +287,27 @@ def test_a_removed_member_is_gone_from_the_configuration(real: Real) -> None:
     added = real.do("add-node")
     assert added.type == "ok" and added.value["nodes"] == ["n3"]
     wait_for("n3 back in every configuration", lambda: all(
+        (s := status(n)) is not None and s["voters"] == [1, 2, 3]
+        for n in real.cluster.nodes()))
+
+
+def test_removing_the_leader_hands_leadership_to_the_rest(real: Real) -> None:
+    """The leader applies its own removal and keeps running: the remaining members must
+    still get a leader that takes writes (raftkv hands leadership over)."""
+    old = leader_of(real)
+    done = real.do("remove-node", "primaries")
+    assert done.type == "ok", done.error
+    assert done.value["nodes"] == [old] and old not in done.value["members"]
+    rest = [n for n in ("n1", "n2", "n3") if n != old]
+    new = wait_for("a leader among the remaining members", lambda: leader_of(real, rest),
+                   timeout_s=10)
+    api = RaftkvAPI(real.node(new).client_addr, timeout=5)
+    try:
+        api.put("after-the-leader-left", "v")
+    finally:
+        api.close()
+    assert real.do("add-node").type == "ok"
+    wait_for(f"{old} back in every configuration", lambda: all(
         (s := status(n)) is not None and s["voters"] == [1, 2, 3]
         for n in real.cluster.nodes()))
 

@@ -6,6 +6,8 @@
 //! processes one `Ready` (send messages, persist snapshot/entries/hard state in
 //! one fsynced batch, apply committed entries with their applied index in one
 //! batch, hand out ReadIndex results, advance), and publishes a status view.
+//! The view is also published as soon as entries are applied, before their
+//! clients are answered: a `/status` asked after an acknowledged write counts it.
 //!
 //! Proposals are tracked by log index and a unique id inside the entry: the
 //! client is answered when *that* entry applies. If the leader loses its
@@ -18,6 +20,10 @@
 //! made before that are deferred until it has. Every ReadIndex round the
 //! leader completes also renews its lease (see [`crate::lease`]); while lease
 //! reads are being used, the loop starts one renewal round per tick.
+//!
+//! A leader that applies its own removal transfers its leadership to the most
+//! up-to-date remaining voter (raft-rs would keep it leading a group it is no
+//! longer part of, which then never elects anyone else).
 //!
 //! For the first election timeout after start the node ignores vote requests,
 //! so that a node restarted inside a lease cannot help elect a second leader
@@ -249,6 +255,7 @@ impl RaftLoop {
                     Err(_) => break,
                 }
             }
+            self.hand_off_if_removed();
             if let Err(e) = self.on_ready() {
                 log_error!("fatal storage error: {e}");
                 std::process::exit(70);
@@ -256,6 +263,32 @@ impl RaftLoop {
             self.after_ready();
         }
         self.shutdown();
+    }
+
+    /// A leader that applied its own removal hands its leadership to the most
+    /// up-to-date remaining voter (and again if that transfer aborts, say
+    /// because the transferee is down). raft-rs leaves such a leader in place:
+    /// it drops every proposal but keeps heartbeating the others, so they
+    /// never elect anyone and the group could not make progress until it died.
+    fn hand_off_if_removed(&mut self) {
+        let r = &self.node.raft;
+        let voters = r.prs().conf().voters();
+        if r.state != StateRole::Leader || voters.contains(self.cfg.id) || r.lead_transferee.is_some() {
+            return;
+        }
+        let best = r
+            .prs()
+            .iter()
+            .filter(|(id, _)| **id != self.cfg.id && voters.contains(**id))
+            .max_by_key(|(id, p)| (p.matched, std::cmp::Reverse(**id)))
+            .map(|(id, _)| *id);
+        let Some(to) = best else { return };
+        let term = r.term;
+        log_info!("removed from the configuration while leader (term {term}): handing leadership to {to}");
+        // As for any transfer: the new leader's election bypasses the
+        // followers' leases, so this node's lease must not be trusted.
+        self.shared.state.lock().unwrap().lease.disable_for_term(term);
+        self.node.transfer_leader(to);
     }
 
     fn next_counter(&mut self) -> u64 {
@@ -444,7 +477,7 @@ impl RaftLoop {
             log_info!("applying snapshot at index {} term {}", md.index, md.term);
             self.store.apply_snapshot(&snap)?;
             self.refresh_peers();
-            let _ = self.shared.applied.send_replace(md.index);
+            self.applied_to(md.index);
         }
         self.store.append(rd.entries(), rd.hs())?;
         let committed = rd.take_committed_entries();
@@ -541,10 +574,12 @@ impl RaftLoop {
             }
         }
         batch.commit(last)?;
-        let _ = self.shared.applied.send_replace(last);
         if membership_changed {
             self.refresh_peers();
         }
+        // Before any client hears of these entries: what it learns next from
+        // /status must already count them.
+        self.applied_to(last);
         for (index, term, id, result) in results {
             let Some(p) = self.proposals.remove(&index) else { continue };
             let ours = p.term == term && id == Some(p.id);
@@ -621,6 +656,15 @@ impl RaftLoop {
             }
         }
         self.publish();
+    }
+
+    /// Makes `index` the applied index everyone sees: the status view first,
+    /// then the readers waiting on the watch. Called before any client is
+    /// answered for an entry up to `index`, so a client that saw its write
+    /// acknowledged (or its read served) never gets a `/status` that lags it.
+    fn applied_to(&self, index: u64) {
+        self.publish();
+        let _ = self.shared.applied.send_replace(index);
     }
 
     fn publish(&self) {

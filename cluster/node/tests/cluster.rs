@@ -305,6 +305,28 @@ fn leader_crash_failover_and_restart_from_disk() {
 }
 
 #[test]
+fn status_includes_every_acknowledged_write() {
+    // Read-your-writes for /status: once a write is acknowledged, the leader's
+    // commit and applied indexes already count it (callers compare indexes
+    // across nodes right after a write, e.g. to prove a partitioned node
+    // missed it).
+    let c = Cluster::start("statusfresh", 3, &[]);
+    let leader = c.wait_leader();
+    let mut before = c.status(leader).unwrap();
+    for i in 0..300 {
+        assert_eq!(c.put(leader, "fresh", &i.to_string()).0, 200);
+        let after = c.status(leader).unwrap();
+        for field in ["commit", "applied"] {
+            assert!(
+                after[field].as_u64().unwrap() > before[field].as_u64().unwrap(),
+                "write {i} was acknowledged but /{field} did not move: before {before}, after {after}"
+            );
+        }
+        before = after;
+    }
+}
+
+#[test]
 fn lagging_follower_catches_up_by_snapshot() {
     let mut c = Cluster::start("snapshot", 3, &["--compact-threshold", "40", "--compact-keep", "5"]);
     let leader = c.wait_leader();
@@ -370,6 +392,44 @@ fn membership_add_remove_and_transfer() {
     assert!(l != 4);
     assert_eq!(c.status(l).unwrap()["voters"], json!([1, 2, 3]));
     c.eventually_reads(old, "m", "follower", "2");
+}
+
+#[test]
+fn a_removed_leader_hands_over_and_rejoins_when_added() {
+    // The removed leader keeps running (a membership nemesis adds it back
+    // later): the remaining voters must still get a leader that takes writes.
+    let c = Cluster::start("rmleader", 3, &[]);
+    let old = c.wait_leader();
+    assert_eq!(c.put(old, "r", "1").0, 200);
+    let body = json!({ "id": old }).to_string();
+    assert_eq!(http(&c.addr(old), "POST", "/admin/remove", Some(&body)).unwrap(), (200, json!({"ok": true})));
+    let rest: Vec<u64> = (1..=3).filter(|i| *i != old).collect();
+    let t0 = Instant::now();
+    let new = loop {
+        if let Some(l) = rest.iter().find(|i| c.status(**i).is_some_and(|s| s["role"] == "leader")) {
+            break *l;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "no leader among {rest:?} after leader {old} removed itself: {:?}; logs in {}",
+            c.status(old),
+            c.dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(c.status(new).unwrap()["voters"], json!(rest));
+    assert_eq!(c.put(new, "r", "2").0, 200);
+    let t0 = Instant::now();
+    while c.status(old).unwrap()["role"] == "leader" {
+        assert!(t0.elapsed() < Duration::from_secs(10), "the removed leader never stepped down");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(c.put(old, "r", "stray").0, 503, "the removed node takes no writes");
+    let me = c.node(old);
+    let add = json!({"id": old, "raft_addr": me.raft, "client_addr": me.client}).to_string();
+    assert_eq!(http(&c.addr(new), "POST", "/admin/add", Some(&add)).unwrap(), (200, json!({"ok": true})));
+    c.eventually_reads(old, "r", "follower", "2");
+    assert_eq!(c.status(c.wait_leader()).unwrap()["voters"], json!([1, 2, 3]));
 }
 
 #[test]
