@@ -255,7 +255,10 @@ class WorkerPool:
         self._timeout_ns = round((op_timeout_s + grace_s) * 1e9)
         self._nemesis_timeout_ns = round(nemesis_timeout_s * 1e9)
         self._notes = notes
-        self._completions: queue.SimpleQueue[tuple[_Ticket, Op]] = queue.SimpleQueue()
+        # A queue.Queue, not a SimpleQueue: the main thread waits on it, and CPython 3.11's
+        # SimpleQueue.get(timeout=...) interrupted by a signal after its deadline turns
+        # the remaining time negative, which means wait forever (a Ctrl-C could hang).
+        self._completions: queue.Queue[tuple[_Ticket, Op]] = queue.Queue()
         # A worker hands ``(ticket, completion)`` to the loop with this.
         self.settle = self._completions.put
         self._inflight: dict[Thread, _Ticket] = {}
