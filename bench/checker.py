@@ -9,8 +9,12 @@ listed); (b) 100 cas-register histories of about 80 operations, 5 to 10 processe
 with info ops, like Jepsen's etcd tests; (c) one 2,000-operation, 50-process, 10-key
 kv history with MIT 6.824's mix (c-stress: the same closed-loop, ten seeds, to show
 where the search gets exponential); (d) one 100,000-operation, 20-process, 10-key
-register history. "Operation" means an invocation and its completion (a history of N
-operations has 2N entries).
+register history (d1: the same on a single key). Invalid single-key histories of
+100,000 operations and 20 processes, each with one corrupted read: (e) a register read
+near the end returns a value never written; (f) the same for a cas-register with info
+ops, (g) near the start; (h) a cas-register read near the end, with values drawn from
+1,000, returns one overwritten 30 writes before it began (a stale read). "Operation"
+means an invocation and its completion (a history of N operations has 2N entries).
 
 Histories of (b)-(d) come from a seeded simulation of a linearizable store: every
 operation is invoked, takes effect at a random instant inside its interval and returns;
@@ -231,8 +235,74 @@ def scenario_d() -> dict[str, Any]:
             "configurations": r.details["configurations"], "parts": r.details["parts"]}
 
 
+def scenario_d1() -> dict[str, Any]:
+    """As (d), on a single key: 20 processes on one register."""
+    h = simulate(Workload("register", operations=100_000, processes=20, p_info=0.002,
+                          p_fail=0.01), seed=4)
+    t0 = time.perf_counter()
+    r = check_linearizable(h, "register", time_limit=120)
+    return {"entries": len(h), "check_s": round(time.perf_counter() - t0, 3),
+            "valid": r.valid, "configurations": r.details["configurations"]}
+
+
+def corrupt_read(history: list[Op], where: str, stale: bool = False) -> tuple[list[Op], int]:
+    """One ok read changed (10 reads from the start or the end): to 99, a value never
+    written, or (``stale``) to the value of the write that completed 30 writes before
+    the read began. Returns the history and the changed op's index."""
+    reads = [i for i, op in enumerate(history) if op.f == "read" and op.type == "ok"]
+    i = reads[10] if where == "start" else reads[-10]
+    value: Any = 99
+    if stale:
+        began = max(j for j in range(i) if history[j].process == history[i].process
+                    and history[j].type == "invoke")
+        writes = [j for j in range(began) if history[j].type == "ok"
+                  and history[j].f == "write"]
+        value = history[writes[-30]].value
+    changed = list(history)
+    changed[i] = changed[i].with_(value=value)
+    return changed, changed[i].index
+
+
+def invalid(model: str, where: str, *, p_info: float, values: int = 5,
+            stale: bool = False) -> dict[str, Any]:
+    """Check one corrupted single-key history: time, verdict, and the counterexample."""
+    h = simulate(Workload(model, operations=100_000, processes=20, values=values,
+                          p_info=p_info, p_fail=0.01), seed=4)
+    h, corrupted = corrupt_read(h, where, stale)
+    t0 = time.perf_counter()
+    r = check_linearizable(h, model, time_limit=120)
+    out: dict[str, Any] = {"entries": len(h), "check_s": round(time.perf_counter() - t0, 3),
+                           "valid": r.valid, "configurations": r.details["configurations"]}
+    ce = r.details.get("counterexample")
+    if ce is not None:
+        out |= {"failing_is_corrupted": ce["failing"] == corrupted,
+                "counterexample_ops": len(ce["ops"]), "minimal": ce["minimal"]}
+    return out
+
+
+def scenario_e() -> dict[str, Any]:
+    """Single-key register, 100,000 ops, a read of a value never written near the end."""
+    return invalid("register", "end", p_info=0.002)
+
+
+def scenario_f() -> dict[str, Any]:
+    """Single-key cas-register with info ops, a read never written near the end."""
+    return invalid("cas-register", "end", p_info=0.01)
+
+
+def scenario_g() -> dict[str, Any]:
+    """Single-key cas-register with info ops, a read never written near the start."""
+    return invalid("cas-register", "start", p_info=0.01)
+
+
+def scenario_h() -> dict[str, Any]:
+    """Single-key cas-register, values from 1,000, a stale read near the end."""
+    return invalid("cas-register", "end", p_info=0.01, values=1000, stale=True)
+
+
 SCENARIOS = {"a": scenario_a, "b": scenario_b, "c": scenario_c, "c-stress": scenario_c_stress,
-             "d": scenario_d}
+             "d": scenario_d, "d1": scenario_d1, "e": scenario_e, "f": scenario_f,
+             "g": scenario_g, "h": scenario_h}
 
 
 def main() -> int:

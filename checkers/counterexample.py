@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from checkers.models import ILLEGAL, Model
-from checkers.wgl import Operation, SearchOutcome, search
+from checkers.refute import search_refuting
+from checkers.wgl import Operation, SearchOutcome
 from harness.history import OpPair
 from harness.op import Op
 
@@ -44,6 +45,9 @@ class CounterexampleInput:
     stuck: int  # position in ``operations`` of the operation that cannot be linearized
     prefix_end: int  # history position of its completion
     model: Model
+    # The search's linearization of what came before (positions in ``operations``): it
+    # spares a search of the whole prefix (SearchOutcome.order).
+    prefix_order: Sequence[int] | None = None
 
 
 def counterexample(inp: CounterexampleInput, *, time_budget: float) -> dict[str, Any]:
@@ -86,8 +90,8 @@ class _Shrinker:
     def _search(self, operations: Sequence[Operation], want_order: bool = False,
                 check_time: float = CHECK_TIME) -> SearchOutcome:
         budget = min(check_time, max(self._time_left(), 0.0))
-        return search(operations, self.inp.model.step, self.inp.model.init(),
-                      deadline=time.monotonic() + budget, want_order=want_order)
+        return search_refuting(operations, self.inp.model.step, self.inp.model.init(),
+                               deadline=time.monotonic() + budget, want_order=want_order)
 
     def stuck_at_failing(self, ids: Sequence[int]) -> bool:
         """Does the search on these operations still get stuck at the failing one?"""
@@ -141,17 +145,9 @@ class _Shrinker:
         of what the failing operation needed, then longer and longer suffixes."""
         ops = self.inp.operations
         model = self.inp.model
-        end = ops[self.failing].end
-        assert end is not None
-        before = [i for i in relevant if i != self.failing]
-        # Everything else, with operations still running when the failing one completed
-        # made optional: the search reached this point, so this is linearizable.
-        trial = [ops[i] if _ends_by(ops[i], end) else
-                 Operation(ops[i].call, ops[i].start, None, ops[i].read_only) for i in before]
-        out = self._search(trial, want_order=True, check_time=self._time_left() / 2)
-        if out.valid is not True or out.order is None:
+        line = self._prefix_line(relevant)
+        if line is None:
             return
-        line = [before[j] for j in out.order]
         extra = [producer] if producer is not None else []
         state = model.init()
         last_change = None
@@ -172,6 +168,25 @@ class _Shrinker:
             yield _ordered(ops, base)
             if extra and not base.issuperset(extra):
                 yield _ordered(ops, base | set(extra))
+
+    def _prefix_line(self, relevant: list[int]) -> list[int] | None:
+        """A linearization of the relevant operations before the failing one: the
+        search's, or found again."""
+        before = [i for i in relevant if i != self.failing]
+        if self.inp.prefix_order is not None:
+            keep = set(before)
+            return [i for i in self.inp.prefix_order if i in keep]
+        ops = self.inp.operations
+        end = ops[self.failing].end
+        assert end is not None
+        # Everything else, with operations still running when the failing one completed
+        # made optional: the search reached this point, so this is linearizable.
+        trial = [ops[i] if _ends_by(ops[i], end) else
+                 Operation(ops[i].call, ops[i].start, None, ops[i].read_only) for i in before]
+        out = self._search(trial, want_order=True, check_time=self._time_left() / 2)
+        if out.valid is not True or out.order is None:
+            return None
+        return [before[j] for j in out.order]
 
     def _ddmin(self, kept: list[int]) -> tuple[list[int], bool]:
         chunks = 2

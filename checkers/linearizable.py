@@ -4,7 +4,10 @@ which each operation is legal for the model?
 The history is cut into independent parts (P-compositionality, Herlihy and Wing): the
 model's ``partition`` names the part of each operation (by default its ``key``), and a
 history is linearizable exactly when each part is. Each part is checked by the search in
-checkers/wgl.py; big histories with several parts are checked in parallel processes.
+checkers/wgl.py, which hands a completion it is stuck at to a window refutation
+(checkers/refute.py): a long history with one bad operation near its end gets its
+``False`` in the time it takes to get there, not after backtracking through all of it.
+Big histories with several parts are checked in parallel processes.
 
 Jepsen's meaning of the op types holds: ``fail`` operations did not happen and are
 dropped; an ``info`` operation (or one never completed) may take effect at any time
@@ -12,10 +15,12 @@ after its invocation, or never; nemesis ops are ignored. With ``independent=True
 Jepsen's ``[k v]`` tuple values are first split into key and value.
 
 The verdict is ``"unknown"`` (never a hang, never a crash for memory) when the time
-limit is reached or the cache of configurations outgrows the memory limit. For an
-invalid history the result names the operation that cannot be linearized, the longest
-linearizable prefix of its part, and a minimal non-linearizable sub-history with a
-sentence a person can read (checkers/counterexample.py).
+limit is reached or the cache of configurations outgrows the memory limit; the search
+forgets configurations it has left behind, so a history that is only long, not hard,
+stays within the limit. For an invalid history the result names the operation that
+cannot be linearized, the longest linearizable prefix of its part, and a minimal
+non-linearizable sub-history with a sentence a person can read
+(checkers/counterexample.py).
 """
 
 from __future__ import annotations
@@ -29,8 +34,9 @@ from typing import Any, Final
 
 from checkers.counterexample import CounterexampleInput, counterexample
 from checkers.models import Call, Model, freeze, get_model
+from checkers.refute import search_refuting
 from checkers.result import UNKNOWN, Anomaly, Result, Valid, merge_valid
-from checkers.wgl import Operation, SearchOutcome, paused_gc, search
+from checkers.wgl import Operation, SearchOutcome, paused_gc
 from harness.errors import InputError
 from harness.history import History, HistoryError, OpPair, split_independent
 from harness.op import Op
@@ -159,8 +165,8 @@ def _search_parts(parts: list[Part], model: Model, deadline: float | None,
 
 def _search_part(operations: Sequence[Operation], model: Model, deadline: float | None,
                  memory_limit: int) -> SearchOutcome:
-    return search(operations, model.step, model.init(), deadline=deadline,
-                  memory_limit=memory_limit)
+    return search_refuting(operations, model.step, model.init(), deadline=deadline,
+                           memory_limit=memory_limit, want_order=True)
 
 
 def _search_batch(parts: list[Part], model: Model, deadline: float | None, memory_limit: int,
@@ -266,7 +272,8 @@ def _result(model: Model, parts: list[Part], outcomes: list[SearchOutcome], star
             budget = min(shrink_time, max(deadline - time.monotonic(), MIN_SHRINK_TIME))
         ce = counterexample(CounterexampleInput(
             key=p.key, operations=p.operations, pairs=p.pairs, stuck=o.stuck or 0,
-            prefix_end=o.prefix_end or 0, model=model), time_budget=budget)
+            prefix_end=o.prefix_end or 0, model=model, prefix_order=o.order),
+            time_budget=budget)
         ce["part"] = _json_key(p.key)
         ce["prefix_length"] = _prefix_length(p, o.prefix_end or 0)
         details["counterexample"] = ce
